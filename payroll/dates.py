@@ -1,0 +1,68 @@
+"""Business-day arithmetic in Asia/Tashkent — the one place that knows where a day starts and ends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+TASHKENT = ZoneInfo("Asia/Tashkent")
+
+
+def business_date(moment: datetime) -> date:
+    """The Tashkent calendar date of an aware datetime."""
+    if moment.tzinfo is None:
+        raise ValueError("business_date() needs an aware datetime")
+    return moment.astimezone(TASHKENT).date()
+
+
+def business_date_of_unix(seconds: int) -> date:
+    return datetime.fromtimestamp(seconds, tz=UTC).astimezone(TASHKENT).date()
+
+
+def day_start(day: date) -> datetime:
+    """Aware datetime of 00:00:00 Tashkent on ``day``."""
+    return datetime.combine(day, time.min, tzinfo=TASHKENT)
+
+
+def day_bounds_unix(day: date) -> tuple[int, int]:
+    """(start, end) unix seconds of a Tashkent day, ``end`` inclusive: next day's start minus one."""
+    start = int(day_start(day).timestamp())
+    end = int(day_start(day + timedelta(days=1)).timestamp()) - 1
+    return start, end
+
+
+def range_bounds_unix(first: date, last: date) -> tuple[int, int]:
+    """(start, end) unix seconds covering the Tashkent days first..last inclusive."""
+    return day_bounds_unix(first)[0], day_bounds_unix(last)[1]
+
+
+def today() -> date:
+    return datetime.now(tz=TASHKENT).date()
+
+
+def days(first: date, last: date) -> Iterator[date]:
+    day = first
+    while day <= last:
+        yield day
+        day += timedelta(days=1)
+
+
+def lookback_window(lookback_days: int, *, end: date | None = None) -> tuple[date, date]:
+    """The last ``lookback_days`` business days ending ``end`` (default: today in Tashkent)."""
+    last = end or today()
+    return last - timedelta(days=lookback_days - 1), last
+
+
+def month_bounds(day: date) -> tuple[date, date]:
+    first = day.replace(day=1)
+    next_month = (first + timedelta(days=32)).replace(day=1)
+    return first, next_month - timedelta(days=1)
+
+
+def add_months(day: date, months: int) -> date:
+    """Same day-of-month ``months`` later, clamped to the month's last day."""
+    month_index = day.month - 1 + months
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    last = month_bounds(date(year, month, 1))[1].day
+    return date(year, month, min(day.day, last))

@@ -1,0 +1,116 @@
+"""The payroll system's three entities, stored under the names its Node.js/MongoDB side reads.
+
+Primary keys are UUIDs so one migration set serves SQLite and MongoDB alike. The figures are
+denormalized by the sync (sync.services) and are read-only everywhere else.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+MONEY = {"max_digits": 18, "decimal_places": 2, "default": 0}
+UNASSIGNED = "unassigned"
+
+
+class Branch(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    code = models.CharField(_("code"), max_length=50, blank=True, default="")
+    is_active = models.BooleanField(_("active"), default=True, db_column="isActive")
+    retail_sales = models.DecimalField(_("retail sales (month to date)"), db_column="retailSales", **MONEY)
+    wholesale_sales = models.DecimalField(
+        _("wholesale sales (month to date)"), db_column="wholesaleSales", **MONEY
+    )
+    total_sales = models.DecimalField(_("total sales (month to date)"), db_column="totalSales", **MONEY)
+    totals_month = models.DateField(
+        _("month of the totals"), null=True, blank=True, db_column="totalsMonth",
+        help_text=_("First day of the month the month-to-date totals belong to."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_column="createdAt")
+    updated_at = models.DateTimeField(auto_now=True, db_column="updatedAt")
+
+    class Meta:
+        db_table = "branches"
+        ordering = ["name"]
+        verbose_name = _("branch")
+        verbose_name_plural = _("branches")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Employee(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    full_name = models.CharField(_("full name"), max_length=200, db_column="fullName")
+    branch = models.ForeignKey(
+        Branch, verbose_name=_("home branch"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="employees",
+    )
+    is_active = models.BooleanField(_("active"), default=True, db_column="isActive")
+    daily_sales = models.DecimalField(
+        _("retail sales (latest day)"), db_column="dailySales", **MONEY,
+        help_text=_("Net retail sales of the latest synced business day."),
+    )
+    wholesale_sales = models.DecimalField(
+        _("wholesale sales (latest day)"), db_column="wholesaleSales", **MONEY,
+        help_text=_("Net wholesale sales of the latest synced business day."),
+    )
+    sales_date = models.DateField(_("latest business day"), null=True, blank=True, db_column="salesDate")
+    created_at = models.DateTimeField(auto_now_add=True, db_column="createdAt")
+    updated_at = models.DateTimeField(auto_now=True, db_column="updatedAt")
+
+    class Meta:
+        db_table = "employees"
+        ordering = ["full_name"]
+        verbose_name = _("employee")
+        verbose_name_plural = _("employees")
+
+    def __str__(self) -> str:
+        return self.full_name
+
+
+class DailySalesHistory(models.Model):
+    """Net sales of one business day, one branch and one employee (or nobody: "unassigned").
+
+    ``employee_key`` is the employee's id as text, or ``"unassigned"``: a unique index must not
+    contain a nullable column (MongoDB unique indexes skip nulls), so the nullable FK stays out of it.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    date = models.DateField(_("business day"))
+    branch = models.ForeignKey(Branch, verbose_name=_("branch"), on_delete=models.CASCADE, related_name="+")
+    employee = models.ForeignKey(
+        Employee, verbose_name=_("employee"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    employee_key = models.CharField(max_length=36, db_column="employeeKey", editable=False)
+    retail_sales = models.DecimalField(_("retail sales"), db_column="retailSales", **MONEY)
+    retail_returns = models.DecimalField(_("retail returns"), db_column="retailReturns", **MONEY)
+    wholesale_sales = models.DecimalField(_("wholesale sales"), db_column="wholesaleSales", **MONEY)
+    wholesale_returns = models.DecimalField(_("wholesale returns"), db_column="wholesaleReturns", **MONEY)
+    total_sales = models.DecimalField(_("net total"), db_column="totalSales", **MONEY)
+    cheque_count = models.PositiveIntegerField(_("cheques"), default=0, db_column="chequeCount")
+    updated_at = models.DateTimeField(auto_now=True, db_column="updatedAt")
+
+    class Meta:
+        db_table = "dailysaleshistories"
+        ordering = ["-date", "branch__name"]
+        verbose_name = _("daily sales")
+        verbose_name_plural = _("daily sales history")
+        constraints = [
+            models.UniqueConstraint(fields=["date", "branch", "employee_key"], name="history_one_row_per_day")
+        ]
+        indexes = [models.Index(fields=["date"], name="history_date")]
+
+    def __str__(self) -> str:
+        return f"{self.date} {self.branch_id} {self.employee_key}"
+
+    @staticmethod
+    def key_for(employee_id: uuid.UUID | str | None) -> str:
+        return str(employee_id) if employee_id else UNASSIGNED
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.employee_key = self.key_for(self.employee_id)
+        super().save(*args, **kwargs)

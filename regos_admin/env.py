@@ -1,0 +1,133 @@
+"""Settings read from the environment, typed and validated.
+
+Everything configurable lives here; ``settings.py`` only turns these values into Django settings.
+A bad value stops start-up with one line that names the variable (see ``ConfigError``).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DEFAULT_SQLITE_PATH = BASE_DIR / "db.sqlite3"
+DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+DEFAULT_REGOS_BASE_URL = "https://integration.regos.uz/gateway/out"
+# A development-only key; refusing it in production is done by `check --deploy` (W009).
+INSECURE_DEV_SECRET_KEY = "django-insecure-local-development-only-key-change-me"  # noqa: S105
+
+
+class ConfigError(Exception):
+    """One bad environment variable; ``str()`` is a single line naming it."""
+
+
+class AppEnv(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore")
+
+    DATABASE_URL: str = DEFAULT_DATABASE_URL
+    DJANGO_SECRET_KEY: str = INSECURE_DEV_SECRET_KEY
+    DJANGO_DEBUG: bool = True
+    DJANGO_ALLOWED_HOSTS: str = "127.0.0.1,localhost"
+    DJANGO_CSRF_TRUSTED_ORIGINS: str = ""
+    DJANGO_SECURE_SSL_REDIRECT: bool = False
+    DJANGO_HSTS_SECONDS: int = Field(default=0, ge=0)
+    DJANGO_LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    REGOS_BASE_URL: str = DEFAULT_REGOS_BASE_URL
+    REGOS_INTEGRATION_KEY: str = ""
+    REGOS_RATE_PER_SEC: float = Field(default=2.0, gt=0, le=1000)
+    REGOS_BURST: int = Field(default=50, ge=1, le=10000)
+    REGOS_TIMEOUT_S: float = Field(default=30.0, gt=0, le=600)
+    REGOS_LOOKBACK_DAYS: int = Field(default=3, ge=1, le=62)
+    REGOS_PAGE_SIZE: int = Field(default=1000, ge=1, le=10000)
+    REGOS_MAX_ATTEMPTS: int = Field(default=5, ge=1, le=20)
+    REGOS_ATTRIBUTION: Literal["seller_or_cashier", "seller", "cashier"] = "seller_or_cashier"
+    REGOS_SYNC_MAX_DAYS: int = Field(default=366, ge=1, le=3660)
+    REGOS_SYNC_CRON: str = "59 23 * * *"
+    REGOS_STALE_AFTER_HOURS: float = Field(default=26, gt=0)
+    REGOS_WEBHOOK_SECRET: str = ""
+    REGOS_RUN_STALE_AFTER_S: int = Field(default=600, ge=5)
+
+    @field_validator("REGOS_BASE_URL")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL such as https://integration.regos.uz/gateway/out")
+        return value.rstrip("/")
+
+    @field_validator("REGOS_INTEGRATION_KEY")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(r"[A-Za-z0-9_-]{8,128}", value):
+            # Never echo the value: it is a secret.
+            raise ValueError("must be 8-128 letters, digits, '-' or '_' (the key from REGOS.Online)")
+        return value
+
+    @field_validator("DATABASE_URL")
+    @classmethod
+    def _db_url(cls, value: str) -> str:
+        parse_database_url(value)
+        return value
+
+    @field_validator("REGOS_SYNC_CRON")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        from croniter import croniter
+
+        if not croniter.is_valid(value):
+            raise ValueError("must be a 5-field cron expression such as '59 23 * * *'")
+        return value
+
+
+def parse_database_url(url: str) -> dict[str, object]:
+    """Turn DATABASE_URL into a Django DATABASES['default'] entry."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path)
+        if path.startswith("//"):  # sqlite:////abs/path — the usual four-slash absolute form
+            path = path[1:]
+        if parts.netloc:
+            raise ValueError("sqlite URLs look like sqlite:///absolute/path/db.sqlite3")
+        if path.startswith("/") and len(path) > 1:
+            name = path if path != "/:memory:" else ":memory:"
+        else:
+            raise ValueError("sqlite URLs look like sqlite:///absolute/path/db.sqlite3")
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": name, "OPTIONS": {"timeout": 30}}
+    if parts.scheme in ("mongodb", "mongodb+srv"):
+        name = parts.path.lstrip("/")
+        if not name or "/" in name:
+            raise ValueError("MongoDB URLs must name the database: mongodb://host:27017/regos_admin")
+        return {"ENGINE": "django_mongodb_backend", "HOST": url, "NAME": name}
+    raise ValueError("must start with sqlite:///, mongodb:// or mongodb+srv://")
+
+
+def load_env() -> AppEnv:
+    try:
+        return AppEnv()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ".".join(str(p) for p in error.get("loc", ())) or "environment"
+        message = error.get("msg", "invalid value").removeprefix("Value error, ")
+        raise ConfigError(f"Invalid environment variable {name}: {message}") from None
+
+
+def mask_key(text: str, key: str | None = None) -> str:
+    """Replace the REGOS integration key wherever it appears in ``text``."""
+    if key is None:
+        from django.conf import settings
+
+        key = getattr(settings, "REGOS_INTEGRATION_KEY", "")
+    if key and key in text:
+        text = text.replace(key, mask(key))
+    return text
+
+
+def mask(key: str) -> str:
+    return "•••" + key[-4:] if len(key) >= 16 else "•••"

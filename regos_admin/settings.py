@@ -1,0 +1,171 @@
+"""Django settings: every value comes from the environment through ``regos_admin.env``."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+
+from regos_admin.env import BASE_DIR, DEFAULT_SQLITE_PATH, load_env, parse_database_url
+
+ENV = load_env()
+
+SECRET_KEY = ENV.DJANGO_SECRET_KEY
+DEBUG = ENV.DJANGO_DEBUG
+ALLOWED_HOSTS = [h.strip() for h in ENV.DJANGO_ALLOWED_HOSTS.split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in ENV.DJANGO_CSRF_TRUSTED_ORIGINS.split(",") if o.strip()]
+
+DATABASES = {"default": parse_database_url(ENV.DATABASE_URL)}
+USING_MONGODB = DATABASES["default"]["ENGINE"] == "django_mongodb_backend"
+USING_DEFAULT_SQLITE = DATABASES["default"].get("NAME") == str(DEFAULT_SQLITE_PATH)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "django_q",
+    "payroll",
+    "sync",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "regos_admin.urls"
+WSGI_APPLICATION = "regos_admin.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# Business days are cut at Asia/Tashkent midnight; see payroll/dates.py.
+TIME_ZONE = "Asia/Tashkent"
+USE_TZ = True
+USE_I18N = True
+LANGUAGE_CODE = "uz"
+LANGUAGES = [("uz", _("Uzbek")), ("ru", _("Russian")), ("en", _("English"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_THOUSAND_SEPARATOR = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+LOGIN_URL = "admin:login"
+
+# --- security (check --deploy is clean when DJANGO_DEBUG=false) ---
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # the admin's JS does not read it, but Django's default is kept
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+if not DEBUG:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = ENV.DJANGO_SECURE_SSL_REDIRECT
+    SECURE_HSTS_SECONDS = ENV.DJANGO_HSTS_SECONDS
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = ENV.DJANGO_HSTS_SECONDS > 0
+    SECURE_HSTS_PRELOAD = ENV.DJANGO_HSTS_SECONDS > 0
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # HSTS and the HTTPS redirect are a deployment choice (a LAN shop may serve plain HTTP behind
+    # nothing); they are documented in the README and silenced here rather than forced.
+    SILENCED_SYSTEM_CHECKS = [] if ENV.DJANGO_HSTS_SECONDS else ["security.W004"]
+    if not ENV.DJANGO_SECURE_SSL_REDIRECT:
+        SILENCED_SYSTEM_CHECKS.append("security.W008")
+
+# --- REGOS ---
+REGOS_BASE_URL = ENV.REGOS_BASE_URL
+REGOS_INTEGRATION_KEY = ENV.REGOS_INTEGRATION_KEY
+REGOS_RATE_PER_SEC = ENV.REGOS_RATE_PER_SEC
+REGOS_BURST = ENV.REGOS_BURST
+REGOS_TIMEOUT_S = ENV.REGOS_TIMEOUT_S
+REGOS_LOOKBACK_DAYS = ENV.REGOS_LOOKBACK_DAYS
+REGOS_PAGE_SIZE = ENV.REGOS_PAGE_SIZE
+REGOS_MAX_ATTEMPTS = ENV.REGOS_MAX_ATTEMPTS
+REGOS_ATTRIBUTION = ENV.REGOS_ATTRIBUTION
+REGOS_SYNC_MAX_DAYS = ENV.REGOS_SYNC_MAX_DAYS
+REGOS_SYNC_CRON = ENV.REGOS_SYNC_CRON
+REGOS_STALE_AFTER_HOURS = ENV.REGOS_STALE_AFTER_HOURS
+REGOS_WEBHOOK_SECRET = ENV.REGOS_WEBHOOK_SECRET
+REGOS_RUN_STALE_AFTER_S = ENV.REGOS_RUN_STALE_AFTER_S
+
+# --- django-q2: the ORM broker on the default database ---
+Q_CLUSTER = {
+    "name": "regos-admin",
+    "orm": "default",
+    "workers": 2,
+    # A month of one chain at 2 requests/s is a few thousand requests: an hour is ample.
+    "timeout": 3600,
+    # Must be larger than timeout, or a slow task is handed to a second worker while still running.
+    "retry": 3900,
+    # Bounded: 0 would retry a failing sync forever.
+    "max_attempts": 3,
+    # A worker that was down for days must not replay every missed slot: the lookback covers them.
+    "catch_up": False,
+    "save_limit": 1000,
+    "label": "Django Q2",
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"mask_regos_key": {"()": "regos_admin.logging.MaskRegosKeyFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["mask_regos_key"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "sync": {"level": ENV.DJANGO_LOG_LEVEL},
+        "payroll": {"level": ENV.DJANGO_LOG_LEVEL},
+        "django_q": {"level": "INFO"},
+    },
+}
+
+if USING_MONGODB:
+    from regos_admin.mongo import configure_mongodb
+
+    configure_mongodb(globals())

@@ -1,0 +1,301 @@
+"""Mappings, facts, runs and the webhook inbox of the REGOS sync.
+
+Every unique constraint is on non-null columns and every primary key is explicit, so the same
+migrations serve SQLite and MongoDB. Correctness never rests on transactions or row locks: rows are
+upserted by natural keys and claims are conditional updates (see sync.services).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from payroll.models import MONEY, Branch, Employee
+
+
+class StockMapping(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    regos_stock_id = models.BigIntegerField(_("REGOS stock id"), unique=True)
+    regos_name = models.CharField(_("REGOS name"), max_length=255, blank=True, default="")
+    branch = models.ForeignKey(
+        Branch, verbose_name=_("branch"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="stock_mappings",
+        help_text=_(
+            "The branch that sales of this REGOS department / store (stock) count for. In REGOS a "
+            "'Department' is a product category; the store itself is a Stock."
+        ),
+    )
+    deleted_in_regos = models.BooleanField(_("deleted in REGOS"), default=False)
+    discovered_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["regos_name"]
+        verbose_name = _("REGOS department / store (stock) mapping")
+        verbose_name_plural = _("REGOS department / store (stock) mappings")
+
+    def __str__(self) -> str:
+        return f"{self.regos_name} (#{self.regos_stock_id})"
+
+
+class SellerMapping(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    regos_user_id = models.BigIntegerField(_("REGOS user id"), unique=True)
+    full_name = models.CharField(_("REGOS full name"), max_length=255, blank=True, default="")
+    login = models.CharField(_("REGOS login"), max_length=150, blank=True, default="")
+    active_in_regos = models.BooleanField(_("active in REGOS"), default=True)
+    employee = models.ForeignKey(
+        Employee, verbose_name=_("employee"), null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="seller_mappings",
+        help_text=_("The employee whose sales this REGOS user (seller or cashier) is."),
+    )
+    discovered_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["full_name"]
+        verbose_name = _("REGOS user (seller/cashier) mapping")
+        verbose_name_plural = _("REGOS user (seller/cashier) mappings")
+
+    def __str__(self) -> str:
+        return f"{self.full_name} (#{self.regos_user_id})"
+
+
+class MappingAudit(models.Model):
+    class Kind(models.TextChoices):
+        STOCK = "stock", _("stock → branch")
+        SELLER = "seller", _("user → employee")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    regos_id = models.BigIntegerField(_("REGOS id"))
+    regos_name = models.CharField(_("REGOS name"), max_length=255, blank=True, default="")
+    old_target = models.CharField(_("old"), max_length=255, blank=True, default="")
+    new_target = models.CharField(_("new"), max_length=255, blank=True, default="")
+    days_changed = models.PositiveIntegerField(_("days re-aggregated"), default=0)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("changed by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )
+    changed_at = models.DateTimeField(_("changed at"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["-changed_at"]
+        verbose_name = _("mapping change")
+        verbose_name_plural = _("mapping changes")
+
+
+class RegosCashSession(models.Model):
+    """Cache: cash session (shift) uuid → operating cash. Shifts never move between registers."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    session_uuid = models.CharField(max_length=64, unique=True)
+    operating_cash_id = models.BigIntegerField()
+    cached_at = models.DateTimeField(auto_now_add=True)
+
+
+class RegosOperatingCash(models.Model):
+    """Cache: operating cash (register) → stock."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    regos_id = models.BigIntegerField(unique=True)
+    stock_id = models.BigIntegerField()
+    name = models.CharField(max_length=255, blank=True, default="")
+    cached_at = models.DateTimeField(auto_now=True)
+
+
+class SyncRun(models.Model):
+    class Trigger(models.TextChoices):
+        USER = "user", _("user")
+        SCHEDULE = "schedule", _("schedule")
+        WEBHOOK = "webhook", _("webhook")
+        COMMAND = "command", _("command")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        SUCCEEDED = "succeeded", _("succeeded")
+        FAILED = "failed", _("failed")
+        PARTIAL = "partial", _("partial")
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    trigger = models.CharField(_("trigger"), max_length=10, choices=Trigger.choices)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("triggered by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )
+    date_from = models.DateField(_("from"))
+    date_to = models.DateField(_("to"))
+    branch = models.ForeignKey(
+        Branch, verbose_name=_("branch"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    retry_of = models.ForeignKey(
+        "self", verbose_name=_("retry of"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requests_made = models.PositiveIntegerField(_("requests"), default=0)
+    rate_limit_waits = models.PositiveIntegerField(_("rate-limit retries"), default=0)
+    documents_seen = models.PositiveIntegerField(_("documents"), default=0)
+    facts_inserted = models.PositiveIntegerField(_("facts inserted"), default=0)
+    facts_updated = models.PositiveIntegerField(_("facts updated"), default=0)
+    facts_removed = models.PositiveIntegerField(_("facts removed"), default=0)
+    history_rows_written = models.PositiveIntegerField(_("history rows written"), default=0)
+    days_total = models.PositiveIntegerField(_("days"), default=0)
+    days_done = models.PositiveIntegerField(_("days done"), default=0)
+    progress = models.JSONField(_("per-day progress"), default=list, blank=True)
+    error = models.TextField(_("error"), blank=True, default="")
+    error_hint = models.TextField(_("what to do"), blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("sync run")
+        verbose_name_plural = _("sync runs")
+        indexes = [models.Index(fields=["status"], name="syncrun_status")]
+
+    def __str__(self) -> str:
+        return f"{self.date_from}…{self.date_to} ({self.get_status_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+    @property
+    def duration(self):  # type: ignore[no-untyped-def]
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class SalesFact(models.Model):
+    """One counted REGOS document: the audit trail behind every history figure."""
+
+    class Kind(models.TextChoices):
+        CHEQUE = "cheque", _("retail cheque")
+        WHOLESALE = "wholesale", _("wholesale shipment")
+        WHOLESALE_RETURN = "wholesale_return", _("wholesale return")
+
+    class SaleType(models.TextChoices):
+        RETAIL = "retail", _("retail")
+        WHOLESALE = "wholesale", _("wholesale")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    source_kind = models.CharField(_("document kind"), max_length=20, choices=Kind.choices)
+    regos_id = models.CharField(_("REGOS id"), max_length=64)
+    code = models.CharField(_("number"), max_length=64, blank=True, default="")
+    business_date = models.DateField(_("business day"))
+    occurred_at = models.DateTimeField(_("document time"))
+    stock_id = models.BigIntegerField(_("REGOS stock id"))
+    session_uuid = models.CharField(max_length=64, blank=True, default="")
+    operating_cash_id = models.BigIntegerField(null=True, blank=True)
+    seller_id = models.BigIntegerField(_("REGOS seller id"), null=True, blank=True)
+    cashier_id = models.BigIntegerField(_("REGOS cashier id"), null=True, blank=True)
+    attached_user_id = models.BigIntegerField(_("REGOS attached user id"), null=True, blank=True)
+    sale_type = models.CharField(_("sale type"), max_length=10, choices=SaleType.choices)
+    is_return = models.BooleanField(_("return"), default=False)
+    amount = models.DecimalField(_("amount, UZS"), **MONEY)
+    doc_amount = models.DecimalField(_("amount in document currency"), **MONEY)
+    currency = models.CharField(_("currency"), max_length=10, default="UZS")
+    exchange_rate = models.DecimalField(_("exchange rate"), max_digits=18, decimal_places=6, default=1)
+    status = models.CharField(_("REGOS status"), max_length=20)
+    last_update = models.DateTimeField(_("REGOS last update"), null=True, blank=True)
+    sync_run = models.ForeignKey(
+        SyncRun, verbose_name=_("last seen by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["occurred_at"]
+        verbose_name = _("sales document")
+        verbose_name_plural = _("sales documents")
+        constraints = [models.UniqueConstraint(fields=["source_kind", "regos_id"], name="fact_one_per_document")]
+        indexes = [
+            models.Index(fields=["business_date"], name="fact_day"),
+            models.Index(fields=["stock_id", "business_date"], name="fact_stock_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_kind_display()} {self.code or self.regos_id}"
+
+
+class SyncGate(models.Model):
+    """A named mutex taken by conditional update (holder '' → token); works without transactions."""
+
+    key = models.CharField(primary_key=True, max_length=64)
+    holder = models.CharField(max_length=64, blank=True, default="")
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+
+class HistoryDay(models.Model):
+    """Per business day: whether its history rows are being rebuilt (a crash leaves 'rebuilding')."""
+
+    class State(models.TextChoices):
+        CLEAN = "clean", _("clean")
+        REBUILDING = "rebuilding", _("rebuilding")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    date = models.DateField(unique=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.CLEAN)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class DirtyDay(models.Model):
+    """A business day that a webhook said changed; a queued task re-syncs and clears it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    date = models.DateField(unique=True)
+    marked_at = models.DateTimeField(auto_now=True)
+    events = models.PositiveIntegerField(default=0)
+
+
+class WebhookEvent(models.Model):
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("received")
+        PROCESSED = "processed", _("processed")
+        IGNORED = "ignored", _("ignored")
+        FAILED = "failed", _("failed")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event_id = models.CharField(_("event id"), max_length=64, unique=True)
+    action = models.CharField(_("action"), max_length=64)
+    occurred_at = models.DateTimeField(_("occurred at"), null=True, blank=True)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    source = models.CharField(_("source"), max_length=10, default="webhook")
+    document_id = models.CharField(_("document"), max_length=64, blank=True, default="")
+    business_date = models.DateField(_("business day"), null=True, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.RECEIVED)
+    payload = models.JSONField(default=dict, blank=True)
+    note = models.CharField(max_length=255, blank=True, default="")
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = _("webhook event")
+        verbose_name_plural = _("webhook events")
+
+
+class KeyValue(models.Model):
+    """Small durable state: the Event/Get cursor, the last scheduled-run failure, and the like."""
+
+    key = models.CharField(primary_key=True, max_length=64)
+    value = models.TextField(blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class RateLimitBucket(models.Model):
+    """The REGOS token bucket shared by every process using one key (keyed by a hash, never the key)."""
+
+    key = models.CharField(primary_key=True, max_length=64)
+    tokens = models.FloatField(default=0)
+    stamp = models.FloatField(default=0)
+    version = models.BigIntegerField(default=0)

@@ -1,0 +1,7 @@
+"""Shared fixtures. Fixture modules live in tests/fixtures/ (one per area) and are loaded here."""
+
+pytest_plugins = [
+    "tests.fixtures.cast",
+    "tests.fixtures.regos",
+    "tests.fixtures.database",
+]
