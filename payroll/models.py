@@ -103,6 +103,10 @@ class DailySalesHistory(models.Model):
             models.UniqueConstraint(fields=["date", "branch", "employee_key"], name="history_one_row_per_day")
         ]
         indexes = [models.Index(fields=["date"], name="history_date")]
+        permissions = [
+            ("view_reports", "Can view sales history reports and monthly summaries"),
+            ("export_sales", "Can export sales to CSV/XLSX"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.date} {self.branch_id} {self.employee_key}"

@@ -161,6 +161,7 @@ class SyncRun(models.Model):
         verbose_name = _("sync run")
         verbose_name_plural = _("sync runs")
         indexes = [models.Index(fields=["status"], name="syncrun_status")]
+        permissions = [("run_sync", "Can start, retry and join REGOS syncs")]
 
     def __str__(self) -> str:
         return f"{self.date_from}…{self.date_to} ({self.get_status_display()})"
