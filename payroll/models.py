@@ -7,11 +7,12 @@ denormalized by the sync (sync.services) and are read-only everywhere else.
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-MONEY = {"max_digits": 18, "decimal_places": 2, "default": 0}
+MONEY = {"max_digits": 18, "decimal_places": 2, "default": Decimal("0.00")}
 UNASSIGNED = "unassigned"
 
 

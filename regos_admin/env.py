@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -86,6 +86,15 @@ class AppEnv(BaseSettings):
         return value
 
 
+    @model_validator(mode="after")
+    def _production_secret(self) -> AppEnv:
+        if not self.DJANGO_DEBUG and (
+            self.DJANGO_SECRET_KEY == INSECURE_DEV_SECRET_KEY or len(self.DJANGO_SECRET_KEY) < 50
+        ):
+            raise ValueError("DJANGO_SECRET_KEY must be set to 50+ random characters when DJANGO_DEBUG is false")
+        return self
+
+
 def parse_database_url(url: str) -> dict[str, object]:
     """Turn DATABASE_URL into a Django DATABASES['default'] entry."""
     parts = urlsplit(url)
@@ -113,8 +122,10 @@ def load_env() -> AppEnv:
         return AppEnv()
     except ValidationError as exc:
         error = exc.errors()[0]
-        name = ".".join(str(p) for p in error.get("loc", ())) or "environment"
+        name = ".".join(str(p) for p in error.get("loc", ()))
         message = error.get("msg", "invalid value").removeprefix("Value error, ")
+        if not name:  # a cross-field rule; its message names the variables
+            raise ConfigError(f"Invalid environment: {message}") from None
         raise ConfigError(f"Invalid environment variable {name}: {message}") from None
 
 

@@ -8,6 +8,7 @@ upserted by natural keys and claims are conditional updates (see sync.services).
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
@@ -206,7 +207,7 @@ class SalesFact(models.Model):
     amount = models.DecimalField(_("amount, UZS"), **MONEY)
     doc_amount = models.DecimalField(_("amount in document currency"), **MONEY)
     currency = models.CharField(_("currency"), max_length=10, default="UZS")
-    exchange_rate = models.DecimalField(_("exchange rate"), max_digits=18, decimal_places=6, default=1)
+    exchange_rate = models.DecimalField(_("exchange rate"), max_digits=18, decimal_places=6, default=Decimal("1"))
     status = models.CharField(_("REGOS status"), max_length=20)
     last_update = models.DateTimeField(_("REGOS last update"), null=True, blank=True)
     sync_run = models.ForeignKey(

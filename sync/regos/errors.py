@@ -54,3 +54,13 @@ class RegosResponseError(RegosError):
     """The answer was not JSON, or did not match what REGOS documents (names the field)."""
 
     hint = _("REGOS sent an answer regos-admin does not understand; retry, and report it if it persists.")
+
+
+class RegosListingChanged(RegosResponseError):
+    """A paged listing's ``total`` changed between pages (documents added or removed mid-sync).
+
+    The pages already handed out may have skipped or repeated rows, so the listing is abandoned
+    rather than restarted: the run fails cleanly and the next run reads a consistent listing.
+    """
+
+    hint = _("Documents changed in REGOS while they were being read; run the sync again.")

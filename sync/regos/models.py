@@ -229,6 +229,13 @@ class RegosEvent(RegosModel):
     action: str
     data: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("occurred_at")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        # REGOS documents occurred_at as UTC; an ISO string without an offset would otherwise
+        # become a naive datetime.
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
 
 class EventPage(RegosModel):
     events: list[RegosEvent] = Field(default_factory=list)
