@@ -3,5 +3,9 @@ from django.urls import include, path
 
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
+    # Before the admin's catch-all: the sync app's public endpoints (/health/, /regos/webhook/) and
+    # panel pages, and the accountants' report pages.
+    path("", include("sync.urls")),
+    path("reports/", include("payroll.urls")),
     path("", admin.site.urls),
 ]
