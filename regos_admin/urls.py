@@ -7,5 +7,6 @@ urlpatterns = [
     # panel pages, and the accountants' report pages.
     path("", include("sync.urls")),
     path("reports/", include("payroll.urls")),
+    path("sync/", include("sync.panel_urls")),
     path("", admin.site.urls),
 ]
