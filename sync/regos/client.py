@@ -1,15 +1,69 @@
-"""REGOS integration API client.  INTERFACE STUB — being implemented; signatures are the contract.
+"""REGOS integration API client.
 
-POST {base_url}/{key}/v1/{Method} with a JSON body over one requests.Session.
+``POST {base_url}/{key}/v1/{Method}`` with a JSON body over one ``requests.Session``. Every answer is
+parsed with ``Decimal`` for JSON numbers (money stays exact), its envelope is checked and its
+entities are validated with the pydantic models in ``sync.regos.models``.
+
+Behaviour the sync relies on:
+
+* **Pacing**: one token per HTTP attempt from a ``RateLimiter`` (by default the process-wide token
+  bucket of the key, see ``sync.regos.ratelimit``).
+* **Rate limits** (``ok:false`` error 8213 or HTTP 429): wait (``Retry-After`` if given, else an
+  exponential backoff), drain the limiter and retry, up to ``max_rate_limit_retries`` times and
+  ``max_rate_limit_wait_s`` seconds per call -> ``RegosRateLimitError``.
+* **Transient failures** (HTTP 5xx/408, connection errors, timeouts, bodies that are not a valid
+  envelope): exponential backoff with jitter, at most ``max_attempts`` failed attempts per call ->
+  ``RegosTransportError`` (network/HTTP) or ``RegosResponseError`` (body).
+* **Immediate failures**: 1008 -> ``RegosValidationError``; 1096/9006 and HTTP 401/403 ->
+  ``RegosAccessError``; any other REGOS error code -> ``RegosApiError``; other HTTP 4xx/3xx ->
+  ``RegosTransportError``; an entity that does not match its model -> ``RegosResponseError`` naming
+  the field (``DocCheque/Get: result[3].amount: Input should be a valid decimal``). Retrying does
+  not change what REGOS stores, so invalid entities are not retried.
+* **Paging** is lazy (one validated page in memory) and refuses to drop rows silently: see
+  ``RegosClient.iter_pages``.
+
+Retries are a hand-written loop rather than tenacity: two independent budgets (rate limits vs
+failures), ``Retry-After``, and the hand-off of waits to a shared limiter read more plainly as one
+loop than as a stack of tenacity callbacks.
+
+The integration key is a secret that sits in the URL path. It never appears in log lines,
+exception messages or ``repr``; urllib3's own debug lines are masked too (``_KeyMaskingFilter``).
+One client is meant for one thread (``requests.Session`` is not thread-safe); the limiter is.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import json
+import logging
+import math
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
+import requests
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from payroll.dates import add_months, range_bounds_unix
+from regos_admin.env import mask
+from sync.regos.errors import (
+    RegosAccessError,
+    RegosApiError,
+    RegosError,
+    RegosListingChanged,
+    RegosRateLimitError,
+    RegosResponseError,
+    RegosTransportError,
+    RegosValidationError,
+)
 from sync.regos.models import (
     ChequeItemOperation,
     ChequeStatus,
@@ -17,11 +71,30 @@ from sync.regos.models import (
     DocCheque,
     DocWholeSale,
     DocWholeSaleReturn,
+    ErrorResult,
     EventPage,
     OperatingCash,
     Stock,
     User,
 )
+from sync.regos.ratelimit import RateLimiter, key_fingerprint, shared_limiter
+
+log = logging.getLogger("sync.regos")
+
+MAX_IDS_PER_REQUEST = 250          # uuids / ids per Get request (documented REGOS maximum)
+MAX_BATCH_STEPS = 50               # steps per batch request (documented REGOS maximum)
+RATE_LIMIT_CODE = 8213
+VALIDATION_CODES = frozenset({1008})
+ACCESS_CODES = frozenset({1096, 9006})
+SORT_BY_DATE = ({"column": "Date", "direction": "ASC"},)
+
+HEADERS = {
+    "Content-Type": "application/json;charset=utf-8",
+    "Accept": "application/json",
+}
+
+# The one 4xx that still means "try again": a gateway's own request timeout.
+_RETRYABLE_4XX = frozenset({408})
 
 
 @dataclass
@@ -30,6 +103,7 @@ class ClientStats:
     by_method: dict[str, int] = field(default_factory=dict)
     rate_limit_waits: int = 0                              # 8213 / 429 answers that were retried
     retries: int = 0                                       # all retried attempts
+    wait_s: float = 0.0                                    # seconds spent in the limiter and backoff
 
 
 @dataclass(frozen=True)
@@ -47,72 +121,761 @@ class BatchStepResult:
     error_code: int | None = None
     description: str = ""
 
+    def raise_for_error(self, *, path: str = "") -> None:
+        """Raise the typed error for a failed step (the same mapping as a direct call)."""
+        if self.ok:
+            return
+        method = path or f"batch step {self.key}"
+        if self.error_code is None:
+            raise RegosResponseError(f"{method}: {self.description or 'step failed'}", method=method)
+        raise _api_error(method, self.error_code, self.description)
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """A failed attempt that may be retried."""
+
+    kind: str                       # "rate_limit" | "transport" | "response"
+    reason: str
+    retry_after: float | None = None
+
+
+# --- pure helpers -------------------------------------------------------------------------------
+
+
+def month_windows(first_day: date, last_day: date) -> list[tuple[date, date]]:
+    """Consecutive windows of whole days, each shorter than one calendar month, covering the period.
+
+    A window runs from its first day to the day before the same day-of-month one month later,
+    clamped to ``last_day`` (2026-01-15..2026-03-20 -> 01-15..02-14, 02-15..03-14, 03-15..03-20).
+    """
+    if last_day < first_day:
+        raise ValueError(f"last_day {last_day} is before first_day {first_day}")
+    windows = []
+    start = first_day
+    while start <= last_day:
+        end = min(add_months(start, 1) - timedelta(days=1), last_day)
+        windows.append((start, end))
+        start = end + timedelta(days=1)
+    return windows
+
+
+def parse_retry_after(value: str | None, *, date_header: str | None = None,
+                      now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date), or None.
+
+    An HTTP-date is measured against the response's own ``Date`` header when there is one, so a
+    skewed local clock does not stretch or cut the wait.
+    """
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        when = _parse_http_date(value)
+        if when is None:
+            return None
+        reference = _parse_http_date(date_header) if date_header else None
+        seconds = (when - (reference or now or datetime.now(tz=UTC))).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)
+
+
+def _parse_http_date(value: str) -> datetime | None:
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+@lru_cache(maxsize=64)
+def _list_adapter(model: type[BaseModel]) -> TypeAdapter[Any]:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
+def _error_path(prefix: str, loc: Iterable[int | str]) -> str:
+    return prefix + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
+
+
+def _validation_message(method: str, exc: ValidationError, prefix: str, context: str = "") -> str:
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{method}: {_error_path(prefix, first['loc'])}: {first['msg']}{more}{context}"
+
+
+def parse_entities[M: BaseModel](model: type[M], rows: Any, *, method: str, where: str = "result",
+                                  context: str = "") -> list[M]:
+    """Validate a list of entities (e.g. a batch step's ``result``); errors name the field."""
+    try:
+        return _list_adapter(model).validate_python(rows)
+    except ValidationError as exc:
+        message = _validation_message(method, exc, where, context)
+    raise RegosResponseError(message, method=method)
+
+
+def parse_entity[M: BaseModel](model: type[M], value: Any, *, method: str, where: str = "result") -> M:
+    try:
+        return model.model_validate(value)
+    except ValidationError as exc:
+        message = _validation_message(method, exc, where)
+    raise RegosResponseError(message, method=method)
+
+
+def _api_error(method: str, code: int, description: str) -> RegosApiError:
+    message = f"{method}: REGOS error {code}: {description}".rstrip(": ")
+    if code in VALIDATION_CODES:
+        cls: type[RegosApiError] = RegosValidationError
+    elif code in ACCESS_CODES:
+        cls = RegosAccessError
+    else:
+        cls = RegosApiError
+    return cls(message, method=method, code=code, description=description)
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | Decimal):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _reject_constant(name: str) -> Any:
+    # NaN/Infinity are not JSON and have no place in money.
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield list(items[start:start + size])
+
+
+def _unix(moment: datetime, *, name: str) -> float:
+    if moment.tzinfo is None:
+        raise ValueError(f"{name} must be an aware datetime")
+    return moment.timestamp()
+
+
+# --- key masking in third-party logs ---------------------------------------------------------
+
+
+class _KeyMaskingFilter(logging.Filter):
+    """Masks integration keys in urllib3's debug lines (they print the request path).
+
+    Only SHA-256 fingerprints are kept: a path segment in front of ``/v1/`` is masked when its
+    fingerprint belongs to a key some client in this process uses.
+    """
+
+    _candidate = re.compile(r"/([A-Za-z0-9._~%-]{4,256})/v1/")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fingerprints: set[str] = set()
+        self._lock = threading.Lock()
+
+    def register(self, key: str) -> None:
+        with self._lock:
+            self._fingerprints = self._fingerprints | {key_fingerprint(key)}
+
+    def _mask_segment(self, match: re.Match[str]) -> str:
+        segment = match.group(1)
+        if key_fingerprint(segment) in self._fingerprints:
+            return f"/{mask(segment)}/v1/"
+        return match.group(0)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._fingerprints:
+            return True
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record is the logging module's problem, not ours
+            return True
+        masked = self._candidate.sub(self._mask_segment, message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+_KEY_FILTER = _KeyMaskingFilter()
+_FILTERED_LOGGERS = ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry", "sync.regos")
+_filter_installed = False
+
+
+def _install_key_filter(key: str) -> None:
+    global _filter_installed
+    _KEY_FILTER.register(key)
+    if not _filter_installed:
+        for name in _FILTERED_LOGGERS:
+            logging.getLogger(name).addFilter(_KEY_FILTER)
+        _filter_installed = True
+
+
+# --- the client ------------------------------------------------------------------------------
+
 
 class RegosClient:
     def __init__(self, *, base_url: str, key: str, rate_per_sec: float = 2.0, burst: int = 50,
-                 timeout_s: float = 30.0, page_size: int = 1000, max_attempts: int = 5) -> None:
-        raise NotImplementedError
+                 timeout_s: float = 30.0, page_size: int = 1000, max_attempts: int = 5,
+                 limiter: RateLimiter | None = None, session: requests.Session | None = None,
+                 sleep: Callable[[float], None] = time.sleep,
+                 jitter: Callable[[], float] = random.random,
+                 max_rate_limit_retries: int = 30, max_rate_limit_wait_s: float = 300.0,
+                 backoff_base_s: float = 1.0, backoff_max_s: float = 30.0,
+                 rate_limit_backoff_max_s: float = 10.0, max_retry_after_s: float = 120.0) -> None:
+        """``limiter``: any ``RateLimiter``; default is the process-wide bucket of ``key``.
+
+        ``sleep`` and ``jitter`` (a ``random()``-like callable in [0, 1)) are injectable so tests
+        neither wait nor depend on chance. Backoff for the n-th failure is
+        ``min(backoff_max_s, backoff_base_s * 2**(n-1))`` scaled by ``0.5 + 0.5 * jitter()``.
+        """
+        if not key:
+            raise ValueError("the REGOS integration key is empty")
+        if page_size < 1:
+            raise ValueError("page_size must be at least 1")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if timeout_s <= 0:
+            raise ValueError("timeout_s must be positive")
+        self._base_url = base_url.rstrip("/")
+        self._key = key
+        self._quoted_key = quote(key, safe="")
+        self._timeout_s = float(timeout_s)
+        self._page_size = int(page_size)
+        self._max_attempts = int(max_attempts)
+        self._limiter: RateLimiter = limiter if limiter is not None else shared_limiter(
+            key, rate_per_sec=rate_per_sec, burst=burst)
+        self._session = session if session is not None else requests.Session()
+        self._session.headers.update(HEADERS)
+        self._sleep = sleep
+        self._jitter = jitter
+        self._max_rate_limit_retries = int(max_rate_limit_retries)
+        self._max_rate_limit_wait_s = float(max_rate_limit_wait_s)
+        self._backoff_base_s = float(backoff_base_s)
+        self._backoff_max_s = float(backoff_max_s)
+        self._rate_limit_backoff_max_s = float(rate_limit_backoff_max_s)
+        self._max_retry_after_s = float(max_retry_after_s)
+        self.stats = ClientStats()
+        _install_key_filter(key)
+        if self._quoted_key != key:
+            _install_key_filter(self._quoted_key)
 
     @classmethod
-    def from_settings(cls) -> RegosClient:
-        """Built from django.conf.settings.REGOS_* values."""
-        raise NotImplementedError
+    def from_settings(cls, **overrides: Any) -> RegosClient:
+        """Built from django.conf.settings.REGOS_* values (keyword ``overrides`` win)."""
+        from django.conf import settings
+
+        options: dict[str, Any] = {
+            "base_url": settings.REGOS_BASE_URL,
+            "key": settings.REGOS_INTEGRATION_KEY,
+            "rate_per_sec": settings.REGOS_RATE_PER_SEC,
+            "burst": settings.REGOS_BURST,
+            "timeout_s": settings.REGOS_TIMEOUT_S,
+            "page_size": settings.REGOS_PAGE_SIZE,
+            "max_attempts": settings.REGOS_MAX_ATTEMPTS,
+        }
+        options.update(overrides)
+        if not options["key"]:
+            raise RegosAccessError("REGOS_INTEGRATION_KEY is not set", description="no integration key")
+        return cls(**options)
 
     stats: ClientStats
 
-    def call(self, method: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """One request (rate-limited, retried); returns the envelope dict when ok:true, else raises."""
-        raise NotImplementedError
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @property
+    def page_size(self) -> int:
+        return self._page_size
+
+    def masked_url(self, method: str) -> str:
+        """The request URL with the key masked: safe for logs and messages."""
+        return f"{self._base_url}/{mask(self._key)}/v1/{method}"
+
+    def __repr__(self) -> str:
+        return f"RegosClient(base_url={self._base_url!r}, key={mask(self._key)!r})"
+
+    def __enter__(self) -> RegosClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._session.close()
+
+    # --- one request ------------------------------------------------------------------------
+
+    def call(self, method: str, payload: dict[str, Any], *,
+             expect: type | tuple[type, ...] | None = None) -> dict[str, Any]:
+        """One request (rate-limited, retried); returns the envelope dict when ok:true, else raises.
+
+        ``expect`` (e.g. ``list``) is the JSON type ``result`` must have; another type counts as a
+        broken answer and is retried like one.
+        """
+        return self._request(method, payload, expect=expect)
+
+    def _safe(self, text: str, limit: int = 300) -> str:
+        for secret in {self._key, self._quoted_key}:
+            if secret and secret in text:
+                text = text.replace(secret, mask(self._key))
+        text = " ".join(text.split())
+        return text if len(text) <= limit else text[:limit] + "…"
+
+    def _backoff(self, failure: int, cap: float) -> float:
+        base = min(cap, self._backoff_base_s * 2 ** (failure - 1))
+        return base * (0.5 + 0.5 * self._jitter())
+
+    def _pause(self, delay: float) -> None:
+        """Take a limiter token, making sure at least ``delay`` seconds pass first.
+
+        After a rate-limit answer the limiter has been penalized and usually does the whole wait
+        itself; the client sleeps only what the limiter did not (e.g. a limiter that ignores
+        penalties, or a plain backoff after a 5xx).
+        """
+        waited = self._limiter.acquire()
+        if delay > waited:
+            self._sleep(delay - waited)
+            waited = delay
+        self.stats.wait_s += waited
+
+    def _request(self, method: str, payload: dict[str, Any], *, expect: type | tuple[type, ...] | None = None,
+                 offset: int | None = None, initial_delay: float = 0.0) -> dict[str, Any]:
+        url = f"{self._base_url}/{self._quoted_key}/v1/{method}"
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        where = "-" if offset is None else offset
+        attempts = failures = rate_limited = 0
+        rate_limit_waited = 0.0
+        delay = initial_delay
+        while True:
+            self._pause(delay)
+            attempts += 1
+            self.stats.requests_made += 1
+            self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
+            started = time.monotonic()
+            outcome = self._attempt(method, url, body, expect)
+            ms = round((time.monotonic() - started) * 1000)
+
+            if isinstance(outcome, dict):
+                log.info("REGOS %s offset=%s rows=%s %d ms attempt %d", method, where,
+                         _row_count(outcome.get("result")), ms, attempts)
+                return outcome
+            if isinstance(outcome, RegosError):
+                outcome.attempts = attempts
+                log.warning("REGOS %s offset=%s failed after %d ms, attempt %d: %s", method, where, ms,
+                            attempts, outcome)
+                raise outcome
+
+            problem = outcome
+            if problem.kind == "rate_limit":
+                rate_limited += 1
+                delay = (problem.retry_after if problem.retry_after is not None
+                         else self._backoff(rate_limited, self._rate_limit_backoff_max_s))
+                delay = min(delay, self._max_retry_after_s)
+                if (rate_limited > self._max_rate_limit_retries
+                        or rate_limit_waited + delay > self._max_rate_limit_wait_s):
+                    break
+                rate_limit_waited += delay
+                self._limiter.penalize(delay)
+                self.stats.rate_limit_waits += 1
+            else:
+                failures += 1
+                if failures >= self._max_attempts:
+                    break
+                delay = (min(problem.retry_after, self._max_retry_after_s) if problem.retry_after is not None
+                         else self._backoff(failures, self._backoff_max_s))
+            self.stats.retries += 1
+            log.warning("REGOS %s offset=%s attempt %d failed after %d ms (%s); retrying in %.2f s",
+                        method, where, attempts, ms, problem.reason, delay)
+
+        if problem.kind == "rate_limit":
+            error: RegosError = RegosRateLimitError(
+                f"{method}: still rate-limited by REGOS after {attempts} attempts "
+                f"({rate_limited} rate-limit answers, {rate_limit_waited:.1f} s waited); "
+                f"last: {problem.reason}",
+                method=method, attempts=attempts)
+        elif problem.kind == "transport":
+            error = RegosTransportError(f"{method} failed after {attempts} attempts: {problem.reason}",
+                                        method=method, attempts=attempts)
+        else:
+            error = RegosResponseError(
+                f"{method}: unusable answer after {attempts} attempts: {problem.reason}",
+                method=method, attempts=attempts)
+        log.warning("REGOS %s offset=%s gave up: %s", method, where, error)
+        raise error
+
+    def _attempt(self, method: str, url: str, body: bytes,
+                 expect: type | tuple[type, ...] | None) -> dict[str, Any] | _Problem | RegosError:
+        # Errors are returned, not raised, so the caller raises them outside any ``except``: the
+        # requests exception (whose text holds the URL, key included) never becomes __context__.
+        try:
+            response = self._session.post(url, data=body, timeout=self._timeout_s, allow_redirects=False)
+        except requests.Timeout as exc:
+            return _Problem("transport", f"timed out after {self._timeout_s:g} s ({self._safe(str(exc))})")
+        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError) as exc:
+            return _Problem("transport", f"connection failed: {type(exc).__name__}: {self._safe(str(exc))}")
+        except requests.RequestException as exc:
+            return RegosTransportError(f"{method}: the request could not be sent: {type(exc).__name__}: "
+                                       f"{self._safe(str(exc))}", method=method)
+        return self._interpret(method, response, expect)
+
+    def _interpret(self, method: str, response: requests.Response,
+                   expect: type | tuple[type, ...] | None) -> dict[str, Any] | _Problem | RegosError:
+        status = response.status_code
+        retry_after = parse_retry_after(response.headers.get("Retry-After"),
+                                        date_header=response.headers.get("Date"))
+        if status == 429:
+            return _Problem("rate_limit", "HTTP 429", retry_after)
+        if status in (401, 403):
+            return RegosAccessError(f"{method}: REGOS refused the integration key (HTTP {status})",
+                                    method=method, description=f"HTTP {status}")
+        if status >= 500 or status in _RETRYABLE_4XX:
+            return _Problem("transport", f"HTTP {status}", retry_after)
+        if not 200 <= status < 300:
+            reason = self._safe(response.reason or "")
+            return RegosTransportError(f"{method}: unexpected HTTP {status} {reason}".rstrip(), method=method)
+        try:
+            data = json.loads(response.content, parse_float=Decimal, parse_constant=_reject_constant)
+        except (ValueError, RecursionError) as exc:
+            snippet = self._safe(response.content[:80].decode("utf-8", "replace"), limit=80)
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+            return _Problem("response", f"the body is not valid JSON ({reason}); it starts with {snippet!r}")
+        return self._check_envelope(method, data, expect, retry_after)
+
+    def _check_envelope(self, method: str, data: Any, expect: type | tuple[type, ...] | None,
+                        retry_after: float | None) -> dict[str, Any] | _Problem | RegosError:
+        if not isinstance(data, dict):
+            return _Problem("response", f"the body is {_json_kind(data)}, not an envelope object")
+        ok = data.get("ok")
+        if not isinstance(ok, bool):
+            return _Problem("response", "envelope field 'ok' is missing or not true/false")
+        if "result" not in data:
+            return _Problem("response", "envelope has no 'result'")
+        result = data["result"]
+        if not ok:
+            try:
+                error = ErrorResult.model_validate(result)
+            except ValidationError:
+                return _Problem("response", "ok:false without a valid {error, description} result")
+            if error.error == RATE_LIMIT_CODE:
+                return _Problem("rate_limit", f"REGOS error {RATE_LIMIT_CODE}", retry_after)
+            return _api_error(method, error.error, self._safe(error.description))
+        if expect is not None and not isinstance(result, expect):
+            names = " or ".join(_json_kind(t()) for t in (expect if isinstance(expect, tuple) else (expect,)))
+            return _Problem("response", f"'result' is {_json_kind(result)}, expected {names}")
+        for name in ("next_offset", "total"):
+            value = data.get(name)
+            if isinstance(value, Decimal) and value == value.to_integral_value():
+                value = data[name] = int(value)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                return _Problem("response", f"envelope field '{name}' is {_json_kind(value)}, not an integer")
+        return data
+
+    # --- paging ---------------------------------------------------------------------------------
+
+    def iter_pages[M: BaseModel](self, method: str, payload: dict[str, Any], model: type[M], *,
+                                 label: str = "") -> Iterator[list[M]]:
+        """Validated pages of a ``limit``/``offset`` listing, fetched lazily (one page in memory).
+
+        Stops on an empty page, when ``next_offset`` is missing/0/not past the current offset, or
+        once the rows received reach ``total``; otherwise continues at ``next_offset``. It never
+        drops or repeats rows silently; these raise ``RegosResponseError`` instead:
+
+        * ``next_offset`` does not advance while ``total`` says rows remain ("paging did not
+          advance at offset N of total T");
+        * an empty page at an offset below ``total``;
+        * ``next_offset`` past the rows actually received while more remain (rows would be
+          skipped; this includes ``next_offset >= total`` with rows still missing), or inside the
+          page just received (rows would be counted twice);
+        * ``total`` changes between pages -> ``RegosListingChanged``: rows were added or removed
+          while paging, so offsets shifted. Pages already yielded cannot be taken back, so the
+          listing is not restarted; the run fails and the next run reads a consistent listing.
+
+        Checks run before a page is yielded, so a page from an inconsistent answer is never handed out.
+        """
+        context = f" ({label})" if label else ""
+        offset = 0
+        first_total: int | None = None
+        while True:
+            envelope = self._request(method, {**payload, "limit": self._page_size, "offset": offset},
+                                     expect=list, offset=offset)
+            rows = parse_entities(model, envelope["result"], method=method,
+                                  context=f" (page at offset {offset}{', ' + label if label else ''})")
+            total: int | None = envelope.get("total")
+            next_offset: int | None = envelope.get("next_offset")
+            if total is not None:
+                if first_total is None:
+                    first_total = total
+                elif total != first_total:
+                    raise RegosListingChanged(
+                        f"{method}{context}: the listing changed while paging (total {first_total} at the "
+                        f"start, {total} at offset {offset})", method=method)
+            if not rows:
+                if total is not None and offset < total:
+                    raise RegosResponseError(
+                        f"{method}{context}: empty page at offset {offset} of total {total}", method=method)
+                return
+            received = offset + len(rows)
+            if total is not None and received >= total:
+                yield rows  # the last page, whatever next_offset says (often offset + limit)
+                return
+            if next_offset is None or next_offset <= offset:
+                if total is not None:
+                    raise RegosResponseError(
+                        f"{method}{context}: paging did not advance at offset {offset} of total {total} "
+                        f"(next_offset {next_offset}, {len(rows)} rows on the page)", method=method)
+                yield rows  # no total: the server says this is the end
+                return
+            if next_offset != received:
+                problem = "skip" if next_offset > received else "repeat"
+                of_total = f" of total {total}" if total is not None else ""
+                raise RegosResponseError(
+                    f"{method}{context}: paging would {problem} rows: next_offset {next_offset} after "
+                    f"{len(rows)} rows at offset {offset}{of_total}", method=method)
+            yield rows
+            offset = next_offset
+
+    def _iter_period[M: BaseModel](self, method: str, model: type[M], first_day: date, last_day: date,
+                     filters: dict[str, Any]) -> Iterator[list[M]]:
+        for window_first, window_last in month_windows(first_day, last_day):
+            start, end = range_bounds_unix(window_first, window_last)
+            payload = {"start_date": start, "end_date": end, **filters, "sort_orders": list(SORT_BY_DATE)}
+            yield from self.iter_pages(method, payload, model, label=f"{window_first}..{window_last}")
+
+    def _get_by_ids[M: BaseModel](self, method: str, field_name: str, ids: Sequence[Any],
+                                  model: type[M]) -> list[M]:
+        unique = list(dict.fromkeys(ids))
+        found: list[M] = []
+        for chunk in _chunks(unique, MAX_IDS_PER_REQUEST):
+            label = f"{len(chunk)} {field_name}"
+            for page in self.iter_pages(method, {field_name: chunk}, model, label=label):
+                found.extend(page)
+        return found
+
+    def _get_all[M: BaseModel](self, method: str, model: type[M],
+                               payload: dict[str, Any] | None = None) -> list[M]:
+        found: list[M] = []
+        for page in self.iter_pages(method, payload or {}, model):
+            found.extend(page)
+        return found
 
     # --- documents, each yielding validated pages (lists), lazily ---
+
     def iter_cheques(self, *, first_day: date, last_day: date,
                      status: ChequeStatus | None = ChequeStatus.CLOSED) -> Iterator[list[DocCheque]]:
         """Cheques dated in Tashkent days first_day..last_day, sorted by date ascending; periods > 1 month
         are split into ≤1-month windows."""
-        raise NotImplementedError
+        month_windows(first_day, last_day)  # a reversed period fails here, not at the first next()
+        filters = {} if status is None else {"status": ChequeStatus(status).value}
+        return self._iter_period("DocCheque/Get", DocCheque, first_day, last_day, filters)
 
     def iter_wholesales(self, *, first_day: date, last_day: date, performed: bool | None = True,
                         deleted_mark: bool | None = False) -> Iterator[list[DocWholeSale]]:
-        raise NotImplementedError
+        """Shipments dated in Tashkent days first_day..last_day, by date, in <=1-month windows.
+
+        ``performed``/``deleted_mark`` filter server-side; ``None`` leaves the filter out.
+        """
+        month_windows(first_day, last_day)
+        return self._iter_period("DocWholeSale/Get", DocWholeSale, first_day, last_day,
+                                 _flags(performed, deleted_mark))
 
     def iter_wholesale_returns(self, *, first_day: date, last_day: date, performed: bool | None = True,
                                deleted_mark: bool | None = False) -> Iterator[list[DocWholeSaleReturn]]:
-        raise NotImplementedError
+        """Returns from partners, like ``iter_wholesales``."""
+        month_windows(first_day, last_day)
+        return self._iter_period("DocWholeSaleReturn/Get", DocWholeSaleReturn, first_day, last_day,
+                                 _flags(performed, deleted_mark))
 
     def get_cheques(self, uuids: Sequence[str]) -> list[DocCheque]:
-        raise NotImplementedError
+        """Cheques by uuid (any status), 250 per request; unknown uuids are simply absent."""
+        return self._get_by_ids("DocCheque/Get", "uuids", uuids, DocCheque)
 
     def get_wholesales(self, ids: Sequence[int]) -> list[DocWholeSale]:
-        raise NotImplementedError
+        """Shipments by id (no performed/deleted filter), 250 per request."""
+        return self._get_by_ids("DocWholeSale/Get", "ids", ids, DocWholeSale)
 
     def get_wholesale_returns(self, ids: Sequence[int]) -> list[DocWholeSaleReturn]:
-        raise NotImplementedError
+        """Returns by id (no performed/deleted filter), 250 per request."""
+        return self._get_by_ids("DocWholeSaleReturn/Get", "ids", ids, DocWholeSaleReturn)
 
     # --- references ---
+
     def get_cash_sessions(self, uuids: Sequence[str]) -> list[DocCashSession]:
-        raise NotImplementedError
+        """Shifts by uuid, 250 per request."""
+        return self._get_by_ids("DocCashSession/Get", "uuids", uuids, DocCashSession)
 
     def iter_cash_sessions(self, *, start: datetime, end: datetime) -> Iterator[list[DocCashSession]]:
-        raise NotImplementedError
+        """Shifts that started between ``start`` and ``end`` (both aware, both inclusive)."""
+        start_s = math.ceil(_unix(start, name="start"))
+        end_s = math.floor(_unix(end, name="end"))
+        if end_s < start_s:
+            raise ValueError("end is before start")
+        return self.iter_pages("DocCashSession/Get", {"start_date": start_s, "end_date": end_s},
+                               DocCashSession, label=f"{start_s}..{end_s}")
 
     def get_operating_cashes(self, ids: Sequence[int] | None = None) -> list[OperatingCash]:
-        raise NotImplementedError
+        """Cash registers with their stock: all of them (``None``) or by id (an empty list asks nothing)."""
+        if ids is None:
+            return self._get_all("OperatingCash/Get", OperatingCash)
+        return self._get_by_ids("OperatingCash/Get", "ids", ids, OperatingCash)
 
     def get_stocks(self) -> list[Stock]:
-        raise NotImplementedError
+        return self._get_all("Stock/Get", Stock)
 
     def get_users(self) -> list[User]:
-        raise NotImplementedError
+        return self._get_all("User/Get", User)
 
     def get_cheque_lines(self, cheque_uuid: str) -> list[ChequeItemOperation]:
-        raise NotImplementedError
+        """The lines of one cheque (a plain array, storno pairs included)."""
+        method = "ChequeItemOperation/Get"
+        envelope = self._request(method, {"doc_sale_uuid": cheque_uuid}, expect=list)
+        return parse_entities(ChequeItemOperation, envelope["result"], method=method)
+
+    # --- batch ---
 
     def batch(self, steps: Sequence[BatchStep], *, stop_on_error: bool = False) -> list[BatchStepResult]:
-        raise NotImplementedError
+        """Run steps through ``batch``, 50 per request; one ``BatchStepResult`` per executed step, in order.
+
+        More than 50 steps are sent as several consecutive batch requests, so a ``${key...}``
+        placeholder only resolves against a step in the same group of 50. With ``stop_on_error``
+        no later group is sent after a failed step, and steps REGOS skipped are not in the list.
+        Without it, steps refused for the rate limit (8213) are re-sent after a wait (bounded like
+        any rate limit); other failed steps come back with ``ok=False`` and the REGOS code —
+        check them, e.g. with ``BatchStepResult.raise_for_error``. Keys must be unique.
+        """
+        steps = list(steps)
+        keys = [step.key for step in steps]
+        if len(set(keys)) != len(keys):
+            raise ValueError("batch step keys must be unique")
+        results: list[BatchStepResult] = []
+        for group in _chunks(steps, MAX_BATCH_STEPS):
+            group_results = self._batch_group(group, stop_on_error)
+            results.extend(group_results)
+            if stop_on_error and not all(result.ok for result in group_results):
+                break
+        return results
+
+    def _batch_group(self, group: list[BatchStep], stop_on_error: bool) -> list[BatchStepResult]:
+        done: dict[str, BatchStepResult] = {}
+        pending = group
+        rounds = 0
+        delay = 0.0
+        while pending:
+            answers = self._send_batch(pending, stop_on_error, delay)
+            limited = [step for step in pending if not stop_on_error and step.key in answers
+                       and answers[step.key].error_code == RATE_LIMIT_CODE]
+            limited_keys = {step.key for step in limited}
+            for step in pending:
+                if step.key in answers and step.key not in limited_keys:
+                    done[step.key] = answers[step.key]
+            if not limited:
+                break
+            rounds += 1
+            if rounds > self._max_rate_limit_retries:
+                raise RegosRateLimitError(
+                    f"batch: {len(limited)} steps still rate-limited (8213) after {rounds} rounds",
+                    method="batch", attempts=rounds)
+            delay = self._backoff(rounds, self._rate_limit_backoff_max_s)
+            self._limiter.penalize(delay)
+            self.stats.rate_limit_waits += 1
+            self.stats.retries += 1
+            log.warning("REGOS batch: %d steps rate-limited; re-sending them in %.2f s", len(limited), delay)
+            pending = limited
+
+        ordered: list[BatchStepResult] = []
+        for step in group:
+            if step.key in done:
+                ordered.append(done[step.key])
+            elif stop_on_error and any(not result.ok for result in ordered):
+                break  # REGOS skipped the steps after the failure
+            else:
+                raise RegosResponseError(f"batch: no answer for step {step.key!r}", method="batch")
+        return ordered
+
+    def _send_batch(self, steps: list[BatchStep], stop_on_error: bool,
+                    delay: float) -> dict[str, BatchStepResult]:
+        payload = {"stop_on_error": stop_on_error,
+                   "requests": [{"key": s.key, "path": s.path, "payload": s.payload} for s in steps]}
+        envelope = self._request("batch", payload, expect=(list, dict), initial_delay=delay)
+        items = envelope["result"]
+        if isinstance(items, dict):  # some versions wrap the steps: {"responses": [...]}
+            items = items.get("responses")
+        if not isinstance(items, list):
+            raise RegosResponseError("batch: result is not a list of step answers", method="batch")
+        wanted = {s.key for s in steps}
+        answers: dict[str, BatchStepResult] = {}
+        for index, item in enumerate(items):
+            where = f"batch: result[{index}]"
+            if not isinstance(item, dict) or not isinstance(item.get("key"), str):
+                raise RegosResponseError(f"{where}: a step answer needs a string 'key'", method="batch")
+            key = item["key"]
+            if key not in wanted:
+                raise RegosResponseError(f"{where}: answer for unknown step {key!r}", method="batch")
+            answers[key] = self._step_result(key, item, where)
+        return answers
+
+    def _step_result(self, key: str, item: dict[str, Any], where: str) -> BatchStepResult:
+        response = item.get("response")
+        if not isinstance(response, dict):
+            status = item.get("status")
+            return BatchStepResult(key=key, ok=False, result=None,
+                                   description=f"step answered status {status} without a response")
+        ok = response.get("ok")
+        if not isinstance(ok, bool):
+            raise RegosResponseError(f"{where}.response.ok: missing or not true/false", method="batch")
+        result = response.get("result")
+        if ok:
+            return BatchStepResult(key=key, ok=True, result=result)
+        try:
+            error = ErrorResult.model_validate(result)
+        except ValidationError:
+            return BatchStepResult(key=key, ok=False, result=result,
+                                   description="ok:false without a valid {error, description} result")
+        return BatchStepResult(key=key, ok=False, result=result, error_code=error.error,
+                               description=self._safe(error.description))
+
+    # --- events ---
 
     def get_events(self, *, last_event_id: str | None = None, from_date: datetime | None = None,
                    limit: int = 1000, actions: Sequence[str] | None = None) -> EventPage:
-        raise NotImplementedError
+        """One page of the persistent-event replay; follow ``next_event_id`` while ``has_more``."""
+        payload: dict[str, Any] = {}
+        if last_event_id is not None:
+            payload["last_event_id"] = last_event_id
+        if from_date is not None:
+            payload["from_date"] = math.floor(_unix(from_date, name="from_date"))
+        payload["limit"] = limit
+        if actions:
+            payload["actions"] = list(actions)
+        envelope = self._request("Event/Get", payload, expect=dict)
+        return parse_entity(EventPage, envelope["result"], method="Event/Get")
 
-    def close(self) -> None:
-        raise NotImplementedError
+
+def _flags(performed: bool | None, deleted_mark: bool | None) -> dict[str, bool]:
+    flags = {}
+    if performed is not None:
+        flags["performed"] = performed
+    if deleted_mark is not None:
+        flags["deleted_mark"] = deleted_mark
+    return flags
+
+
+def _row_count(result: Any) -> int | None:
+    if isinstance(result, list):
+        return len(result)
+    if isinstance(result, dict) and isinstance(result.get("events"), list):
+        return len(result["events"])
+    return None

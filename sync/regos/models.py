@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
@@ -253,10 +253,7 @@ class ErrorResult(RegosModel):
         return int(value) if isinstance(value, str) and value.strip().isdigit() else value
 
 
-T = TypeVar("T")
-
-
-class Envelope(RegosModel, Generic[T]):
+class Envelope[T](RegosModel):
     ok: bool
     result: T
     next_offset: int | None = None
