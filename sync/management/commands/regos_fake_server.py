@@ -1,0 +1,105 @@
+"""Serve a generated REGOS world on 127.0.0.1 until SIGTERM/SIGINT (the demo and the benchmark).
+
+Prints exactly one line, ``READY http://127.0.0.1:<port>/gateway/out``, once listening (``--port 0``
+picks a free port). The key is never printed. A bad option or fault plan exits non-zero with one line.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import date
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from sync.regos.emulator import DEMO_KEY, FakeRegosServer, generate_dataset
+from sync.regos.emulator.faults import parse_fault_plan
+
+# Checked in handle() rather than by argparse types, so a bad value is one line, not a usage dump.
+_AT_LEAST_ONE = ("stocks", "cashes_per_stock", "users", "days", "page_cap", "burst")
+
+
+class Command(BaseCommand):
+    help = "Run the local REGOS emulator with a generated dataset."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+        parser.add_argument("--key", default=DEMO_KEY, help="the key to accept (default: the demo key)")
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument("--stocks", type=int, default=5)
+        parser.add_argument("--cashes-per-stock", type=int, default=2)
+        parser.add_argument("--users", type=int, default=12)
+        parser.add_argument("--days", type=int, default=30)
+        parser.add_argument(
+            "--end-day", default=None, help="last generated day, YYYY-MM-DD (default: today in Tashkent)"
+        )
+        parser.add_argument("--cheques-per-day", type=int, default=200)
+        parser.add_argument("--wholesale-per-day", type=int, default=None)
+        parser.add_argument("--page-cap", type=int, default=1000)
+        parser.add_argument("--rate", type=float, default=2.0, help="token refill per second (REGOS: 2)")
+        parser.add_argument("--burst", type=int, default=50, help="bucket size (REGOS: 50)")
+        parser.add_argument("--no-rate-limit", action="store_true")
+        parser.add_argument("--fault-plan", default=None, help="see sync/regos/emulator/faults.py")
+        parser.add_argument("--webhook-url", default=None)
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        for name in _AT_LEAST_ONE:
+            if opts[name] < 1:
+                raise CommandError(f"--{name.replace('_', '-')} must be ≥ 1")
+        if opts["cheques_per_day"] < 0:
+            raise CommandError("--cheques-per-day must be ≥ 0")
+        end_day = None
+        if opts["end_day"]:
+            try:
+                end_day = date.fromisoformat(opts["end_day"])
+            except ValueError:
+                raise CommandError("--end-day must be a date like 2026-08-04") from None
+        try:
+            parse_fault_plan(opts["fault_plan"])
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        if opts["webhook_url"] and not opts["webhook_url"].startswith(("http://", "https://")):
+            raise CommandError("--webhook-url must be an http(s) URL")
+        if opts["rate"] <= 0:
+            raise CommandError("--rate must be > 0")
+        try:
+            dataset = generate_dataset(
+                seed=opts["seed"],
+                stocks=opts["stocks"],
+                cashes_per_stock=opts["cashes_per_stock"],
+                users=opts["users"],
+                days=opts["days"],
+                cheques_per_day=opts["cheques_per_day"],
+                end_day=end_day,
+                wholesale_per_day=opts["wholesale_per_day"],
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        limited = not opts["no_rate_limit"]
+        server = FakeRegosServer(
+            dataset,
+            key=opts["key"],
+            page_cap=opts["page_cap"],
+            rate_per_sec=opts["rate"] if limited else None,
+            burst=opts["burst"] if limited else None,
+            fault_plan=opts["fault_plan"],
+            webhook_url=opts["webhook_url"],
+            host=opts["host"],
+            port=opts["port"],
+        )
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        try:
+            server.start()
+        except OSError as exc:
+            raise CommandError(f"cannot listen on {opts['host']}:{opts['port']}: {exc.strerror}") from None
+        try:
+            self.stdout.write(f"READY {server.base_url}")
+            self.stdout.flush()
+            while not stop.wait(0.5):
+                pass
+        finally:
+            server.stop()
