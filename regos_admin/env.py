@@ -53,6 +53,44 @@ class AppEnv(BaseSettings):
     REGOS_WEBHOOK_SECRET: str = ""
     REGOS_RUN_STALE_AFTER_S: int = Field(default=600, ge=5)
 
+    # Production and scale-out (deploy/README.md).
+    DJANGO_STATIC_ROOT: str = ""  # empty: <repo>/staticfiles
+    REDIS_URL: str = ""  # set: django-q2's broker and the shared REGOS rate limit live in Redis
+    REGOS_RATE_LIMIT_STORE: Literal["auto", "redis", "database", "process"] = "auto"
+    DJANGO_Q_WORKERS: int = Field(default=2, ge=1, le=64)
+    DJANGO_Q_SCHEDULER: bool = True
+
+    @field_validator("DJANGO_STATIC_ROOT")
+    @classmethod
+    def _static_root(cls, value: str) -> str:
+        value = value.strip()
+        if value and not Path(value).is_absolute():
+            raise ValueError("must be an absolute directory path such as /var/lib/regos-admin/static")
+        return value
+
+    @field_validator("REDIS_URL")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            return value
+        # Never echo the value: it may carry a password.
+        parts = urlsplit(value)
+        shape = "must look like redis://127.0.0.1:6379/0 (or rediss://..., unix:///path/redis.sock)"
+        if parts.scheme in ("redis", "rediss"):
+            try:
+                parts.port  # noqa: B018 — raises ValueError for a port that is not a number
+            except ValueError:
+                raise ValueError(shape) from None
+            if not parts.hostname:
+                raise ValueError(shape)
+        elif parts.scheme == "unix":
+            if not parts.path.startswith("/"):
+                raise ValueError(shape)
+        else:
+            raise ValueError(shape)
+        return value
+
     @field_validator("REGOS_BASE_URL")
     @classmethod
     def _base_url(cls, value: str) -> str:
@@ -85,6 +123,12 @@ class AppEnv(BaseSettings):
             raise ValueError("must be a 5-field cron expression such as '59 23 * * *'")
         return value
 
+
+    @model_validator(mode="after")
+    def _rate_limit_store(self) -> AppEnv:
+        if self.REGOS_RATE_LIMIT_STORE == "redis" and not self.REDIS_URL:
+            raise ValueError("REGOS_RATE_LIMIT_STORE=redis needs REDIS_URL")
+        return self
 
     @model_validator(mode="after")
     def _production_secret(self) -> AppEnv:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.utils.translation import gettext_lazy as _
 
 from regos_admin.env import BASE_DIR, DEFAULT_SQLITE_PATH, load_env, parse_database_url
@@ -79,7 +81,7 @@ USE_THOUSAND_SEPARATOR = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(ENV.DJANGO_STATIC_ROOT) if ENV.DJANGO_STATIC_ROOT else BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -132,7 +134,9 @@ REGOS_RUN_STALE_AFTER_S = ENV.REGOS_RUN_STALE_AFTER_S
 Q_CLUSTER = {
     "name": "regos-admin",
     "orm": "default",
-    "workers": 2,
+    "workers": ENV.DJANGO_Q_WORKERS,
+    # Exactly one qcluster of the deployment runs the scheduler (DJANGO_Q_SCHEDULER=false on the others).
+    "scheduler": ENV.DJANGO_Q_SCHEDULER,
     # A month of one chain at 2 requests/s is a few thousand requests: an hour is ample.
     "timeout": 3600,
     # Must be larger than timeout, or a slow task is handed to a second worker while still running.
@@ -144,6 +148,13 @@ Q_CLUSTER = {
     "save_limit": 1000,
     "label": "Django Q2",
 }
+# Several worker machines: the broker moves to Redis (the ORM broker stays the default).
+REDIS_URL = ENV.REDIS_URL
+if REDIS_URL:
+    del Q_CLUSTER["orm"]
+    Q_CLUSTER["redis"] = REDIS_URL
+# Where the REGOS token bucket shared by all workers lives (sync/regos/shared_limit.py).
+REGOS_RATE_LIMIT_STORE = ENV.REGOS_RATE_LIMIT_STORE
 
 LOGGING = {
     "version": 1,
@@ -161,7 +172,7 @@ LOGGING = {
     "loggers": {
         "sync": {"level": ENV.DJANGO_LOG_LEVEL},
         "payroll": {"level": ENV.DJANGO_LOG_LEVEL},
-        "django_q": {"level": "INFO"},
+        "django-q": {"level": "INFO"},  # django-q2 logs under this name
     },
 }
 

@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.cast",
     "tests.fixtures.regos",
     "tests.fixtures.database",
+    "tests.fixtures.redis",
 ]

@@ -12,7 +12,9 @@ from tests.test_regos_client_support import KEY, page_json
 
 
 @pytest.fixture(autouse=True)
-def _fresh_registry():
+def _fresh_registry(settings):
+    # These tests are about the in-process bucket; the shared stores have their own tests.
+    settings.REGOS_RATE_LIMIT_STORE = "process"
     reset_shared_limiters()
     yield
     reset_shared_limiters()

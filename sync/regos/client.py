@@ -388,6 +388,13 @@ class RegosClient:
         options.update(overrides)
         if not options["key"]:
             raise RegosAccessError("REGOS_INTEGRATION_KEY is not set", description="no integration key")
+        if "limiter" not in options:
+            # One bucket for every process using this key (Redis or the database; see shared_limit).
+            from sync.regos.shared_limit import limiter_for_settings
+
+            options["limiter"] = limiter_for_settings(
+                key=options["key"], rate_per_sec=options["rate_per_sec"], burst=options["burst"]
+            )
         return cls(**options)
 
     stats: ClientStats
