@@ -63,6 +63,8 @@ TEMPLATES = [
     },
 ]
 
+AUTHENTICATION_BACKENDS = ["regos_admin.auth.PermissionBackend"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

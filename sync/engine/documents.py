@@ -1,0 +1,157 @@
+"""REGOS documents → fact rows: the only place that decides what a document is worth in UZS.
+
+A fact row carries exactly the SalesFact columns the window replace compares, normalised the way the
+database gives them back (money to 2 places, rates to 6), so "unchanged" means equal tuples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+from payroll.dates import business_date
+from sync.models import SalesFact
+from sync.regos.models import ChequeStatus, DocCheque, DocWholeSale, DocWholeSaleReturn, UserRef
+
+CENT = Decimal("0.01")
+RATE_PLACES = Decimal("0.000001")
+BASE_CURRENCY = "UZS"
+# Stock id of a cheque whose cash session or register REGOS could not resolve. The fact is kept
+# (nothing is dropped silently), the id is listed as unmapped, and the next run tries again.
+UNRESOLVED_STOCK = 0
+
+Kind = SalesFact.Kind
+
+
+class DocumentError(ValueError):
+    """A document that cannot be valued (e.g. a foreign-currency shipment without a rate)."""
+
+
+def money(value: Decimal) -> Decimal:
+    """2 places, half up: the precision of every stored amount."""
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def base_amount(doc_amount: Decimal, rate: Decimal) -> Decimal:
+    """Document amount × the document's own exchange rate, rounded once to 2 places (half up).
+
+    The unrounded document amount is used, so the only rounding in the whole pipeline is here.
+    """
+    return money(doc_amount * rate)
+
+
+@dataclass(frozen=True, slots=True)
+class FactRow:
+    source_kind: str
+    regos_id: str
+    code: str
+    business_date: date
+    occurred_at: datetime
+    stock_id: int
+    session_uuid: str
+    operating_cash_id: int | None
+    seller_id: int | None
+    cashier_id: int | None
+    attached_user_id: int | None
+    sale_type: str
+    is_return: bool
+    amount: Decimal
+    doc_amount: Decimal
+    currency: str
+    exchange_rate: Decimal
+    status: str
+    last_update: datetime | None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.source_kind, self.regos_id
+
+    def values(self) -> tuple[object, ...]:
+        """The compared columns, in ``DATA_FIELDS`` order."""
+        return tuple(getattr(self, name) for name in DATA_FIELDS)
+
+
+# Everything but the natural key: what the window replace compares and writes.
+DATA_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(FactRow) if f.name not in ("source_kind", "regos_id")
+)
+
+
+def _user_id(ref: UserRef | None) -> int | None:
+    # REGOS has been seen to send {"id": 0} for "nobody"; 0 is never a real user.
+    return ref.id if ref is not None and ref.id else None
+
+
+def _code(code: str | None) -> str:
+    return (code or "")[:64]
+
+
+def cheque_fact(cheque: DocCheque, *, stock_id: int, operating_cash_id: int | None) -> FactRow | None:
+    """A closed cheque as a fact; anything but Closed is not a sale (returns None)."""
+    if cheque.status != ChequeStatus.CLOSED:
+        return None
+    amount = money(cheque.amount)
+    return FactRow(
+        source_kind=Kind.CHEQUE,
+        regos_id=cheque.uuid,
+        code=_code(cheque.code),
+        business_date=business_date(cheque.date),
+        occurred_at=cheque.date,
+        stock_id=stock_id,
+        session_uuid=cheque.session[:64],
+        operating_cash_id=operating_cash_id,
+        seller_id=_user_id(cheque.seller),
+        cashier_id=_user_id(cheque.cashier),
+        attached_user_id=None,
+        sale_type=SalesFact.SaleType.RETAIL,
+        is_return=cheque.is_return,
+        amount=amount,
+        doc_amount=amount,
+        # Cheques carry no currency: they are in the account's base currency.
+        currency=BASE_CURRENCY,
+        exchange_rate=Decimal(1).quantize(RATE_PLACES),
+        status=str(cheque.status),
+        last_update=cheque.last_update,
+    )
+
+
+def _rate(doc: DocWholeSale | DocWholeSaleReturn) -> tuple[str, Decimal]:
+    currency = doc.currency
+    code = (currency.code_chr if currency and currency.code_chr else BASE_CURRENCY)[:10]
+    if currency is not None and currency.is_base:
+        return code, Decimal(1)
+    rate = doc.exchange_rate
+    if rate is None or rate <= 0:
+        raise DocumentError(f"wholesale document {doc.id} in {code} has no usable exchange rate ({rate})")
+    return code, rate
+
+
+def wholesale_fact(doc: DocWholeSale | DocWholeSaleReturn) -> FactRow | None:
+    """A performed, not delete-marked shipment or return as a fact; others are not sales (None)."""
+    if not doc.performed or doc.deleted_mark:
+        return None
+    is_return = isinstance(doc, DocWholeSaleReturn)
+    currency, rate = _rate(doc)
+    return FactRow(
+        source_kind=Kind.WHOLESALE_RETURN if is_return else Kind.WHOLESALE,
+        regos_id=str(doc.id),
+        code=_code(doc.code),
+        business_date=business_date(doc.date),
+        occurred_at=doc.date,
+        stock_id=doc.stock.id,
+        session_uuid="",
+        operating_cash_id=None,
+        # REGOS sends no seller on returns.
+        seller_id=None if is_return else _user_id(doc.seller),  # type: ignore[union-attr]
+        cashier_id=None,
+        attached_user_id=_user_id(doc.attached_user),
+        sale_type=SalesFact.SaleType.WHOLESALE,
+        is_return=is_return,
+        amount=base_amount(doc.amount, rate),
+        doc_amount=money(doc.amount),
+        currency=currency,
+        exchange_rate=rate.quantize(RATE_PLACES, rounding=ROUND_HALF_UP),
+        status="Performed",
+        last_update=doc.last_update,
+    )

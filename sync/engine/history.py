@@ -1,0 +1,328 @@
+"""DailySalesHistory from facts + mappings, and the denormalised Branch / Employee totals.
+
+Money is summed in Python with Decimal on purpose: SQLite's SUM() over a DecimalField adds floats,
+which is not exact to the tiyin over a month of a busy branch. A day's facts and a month's history
+rows are small enough to read.
+
+Attribution (settings.REGOS_ATTRIBUTION):
+- ``seller_or_cashier`` (default): retail → seller, else cashier; wholesale → seller, else attached user.
+- ``seller``: retail and wholesale → seller only (no seller → unassigned).
+- ``cashier``: retail → cashier; wholesale → attached user (the person who keyed the document).
+Wholesale returns always go to the attached user: REGOS records no seller on them.
+A REGOS user without an employee mapping → "unassigned"; a stock without a branch → not in history
+(its facts stay and are listed as unmapped until an admin maps the stock).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Max
+from django.utils import timezone
+
+from payroll.dates import month_bounds, today
+from payroll.models import UNASSIGNED, Branch, DailySalesHistory, Employee
+from sync.models import HistoryDay, SalesFact, SellerMapping, StockMapping
+
+ZERO = Decimal("0.00")
+AMOUNT_FIELDS = ("retail_sales", "retail_returns", "wholesale_sales", "wholesale_returns", "total_sales")
+ROW_FIELDS = ("employee_id", *AMOUNT_FIELDS, "cheque_count")
+Kind = SalesFact.Kind
+
+
+@dataclass(frozen=True)
+class Mappings:
+    """Current REGOS stock → branch and REGOS user → employee maps (only the mapped ones)."""
+
+    branches: dict[int, uuid.UUID]
+    employees: dict[int, uuid.UUID]
+
+    @classmethod
+    def load(cls) -> Mappings:
+        return cls(
+            branches=dict(
+                StockMapping.objects.filter(branch__isnull=False).values_list("regos_stock_id", "branch_id")
+            ),
+            employees=dict(
+                SellerMapping.objects.filter(employee__isnull=False).values_list(
+                    "regos_user_id", "employee_id"
+                )
+            ),
+        )
+
+
+def mappings_fingerprint() -> tuple[object, ...]:
+    """Changes whenever any mapping row changes: lets a run notice an admin's edit made meanwhile."""
+    # Only mapped rows: the sync itself lists newly seen (unmapped) stocks and users, which changes nothing.
+    stocks = StockMapping.objects.filter(branch__isnull=False).aggregate(n=Count("id"), at=Max("updated_at"))
+    users = SellerMapping.objects.filter(employee__isnull=False).aggregate(
+        n=Count("id"), at=Max("updated_at")
+    )
+    return stocks["n"], stocks["at"], users["n"], users["at"]
+
+
+def attributed_user(
+    *, kind: str, seller_id: int | None, cashier_id: int | None, attached_user_id: int | None, mode: str
+) -> int | None:
+    """The REGOS user a document counts for, per REGOS_ATTRIBUTION (None = nobody)."""
+    if kind == Kind.WHOLESALE_RETURN:
+        return attached_user_id
+    if kind == Kind.CHEQUE:
+        if mode == "seller":
+            return seller_id
+        if mode == "cashier":
+            return cashier_id
+        return seller_id or cashier_id
+    # wholesale shipment
+    if mode == "seller":
+        return seller_id
+    if mode == "cashier":
+        return attached_user_id
+    return seller_id or attached_user_id
+
+
+@dataclass
+class _Totals:
+    retail_sales: Decimal = ZERO
+    retail_returns: Decimal = ZERO
+    wholesale_sales: Decimal = ZERO
+    wholesale_returns: Decimal = ZERO
+    cheque_count: int = 0
+
+    def values(self, employee_id: uuid.UUID | None) -> tuple[object, ...]:
+        total = self.retail_sales - self.retail_returns + self.wholesale_sales - self.wholesale_returns
+        return (
+            employee_id,
+            self.retail_sales,
+            self.retail_returns,
+            self.wholesale_sales,
+            self.wholesale_returns,
+            total,
+            self.cheque_count,
+        )
+
+
+def history_rows_for_day(*, day: date, mappings: Mappings, mode: str) -> dict[tuple[uuid.UUID, str], tuple]:
+    """{(branch id, employee key): ROW_FIELDS values} computed from the day's facts."""
+    acc: dict[tuple[uuid.UUID, uuid.UUID | None], _Totals] = {}
+    facts = SalesFact.objects.filter(business_date=day).values_list(
+        "stock_id", "source_kind", "is_return", "seller_id", "cashier_id", "attached_user_id", "amount"
+    )
+    for stock_id, kind, is_return, seller_id, cashier_id, attached_id, amount in facts:
+        branch_id = mappings.branches.get(stock_id)
+        if branch_id is None:
+            continue
+        user_id = attributed_user(
+            kind=kind, seller_id=seller_id, cashier_id=cashier_id, attached_user_id=attached_id, mode=mode
+        )
+        employee_id = mappings.employees.get(user_id) if user_id is not None else None
+        totals = acc.setdefault((branch_id, employee_id), _Totals())
+        if kind == Kind.CHEQUE:
+            if is_return:
+                totals.retail_returns += amount
+            else:
+                totals.retail_sales += amount
+                totals.cheque_count += 1
+        elif is_return:
+            totals.wholesale_returns += amount
+        else:
+            totals.wholesale_sales += amount
+    return {
+        (branch_id, DailySalesHistory.key_for(employee_id)): totals.values(employee_id)
+        for (branch_id, employee_id), totals in acc.items()
+    }
+
+
+@dataclass
+class HistoryDiff:
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    rows: int = 0  # rows the day has afterwards
+
+    @property
+    def written(self) -> int:
+        return self.inserted + self.updated + self.deleted
+
+    @property
+    def changed(self) -> bool:
+        return self.written > 0
+
+
+def history_day_rebuild(*, day: date, mappings: Mappings, mode: str | None = None) -> HistoryDiff:
+    """Make the day's history rows equal to what its facts + mappings say; write only differences."""
+    mode = mode or settings.REGOS_ATTRIBUTION
+    wanted = history_rows_for_day(day=day, mappings=mappings, mode=mode)
+    existing: dict[tuple[uuid.UUID, str], tuple[uuid.UUID, tuple]] = {}
+    for values in DailySalesHistory.objects.filter(date=day).values_list(
+        "id", "branch_id", "employee_key", *ROW_FIELDS
+    ):
+        existing[(values[1], values[2])] = (values[0], tuple(values[3:]))
+
+    to_delete = [pk for key, (pk, _) in existing.items() if key not in wanted]
+    to_update: list[DailySalesHistory] = []
+    to_insert: list[DailySalesHistory] = []
+    now = timezone.now()
+    for (branch_id, employee_key), values in wanted.items():
+        fields = dict(zip(ROW_FIELDS, values, strict=True))
+        if (branch_id, employee_key) in existing:
+            pk, stored = existing[(branch_id, employee_key)]
+            if stored != values:
+                to_update.append(
+                    DailySalesHistory(
+                        id=pk,
+                        date=day,
+                        branch_id=branch_id,
+                        employee_key=employee_key,
+                        updated_at=now,
+                        **fields,
+                    )
+                )
+        else:
+            # bulk_create bypasses save(): employee_key is set here explicitly.
+            to_insert.append(
+                DailySalesHistory(date=day, branch_id=branch_id, employee_key=employee_key, **fields)
+            )
+
+    diff = HistoryDiff(
+        inserted=len(to_insert), updated=len(to_update), deleted=len(to_delete), rows=len(wanted)
+    )
+    if not diff.changed:
+        return diff
+    # Real on SQLite/PostgreSQL (the day flips old → new at once); a no-op on MongoDB, where the
+    # HistoryDay "rebuilding" marker and the idempotent rewrite carry correctness instead.
+    with transaction.atomic():
+        if to_delete:
+            DailySalesHistory.objects.filter(id__in=to_delete).delete()
+        if to_update:
+            DailySalesHistory.objects.bulk_update(to_update, [*ROW_FIELDS, "updated_at"], batch_size=500)
+        if to_insert:
+            DailySalesHistory.objects.bulk_create(to_insert, batch_size=500)
+    return diff
+
+
+# --- HistoryDay marker -------------------------------------------------------------------------
+
+
+def history_day_mark_rebuilding(*, day: date) -> None:
+    if not HistoryDay.objects.filter(date=day).update(
+        state=HistoryDay.State.REBUILDING, updated_at=timezone.now()
+    ):
+        # A concurrent writer may create it between our update and insert.
+        with contextlib.suppress(IntegrityError):
+            HistoryDay.objects.get_or_create(date=day, defaults={"state": HistoryDay.State.REBUILDING})
+        HistoryDay.objects.filter(date=day).update(state=HistoryDay.State.REBUILDING)
+
+
+def history_day_mark_clean(*, day: date, synced: bool) -> None:
+    changes: dict[str, object] = {"state": HistoryDay.State.CLEAN, "updated_at": timezone.now()}
+    if synced:
+        changes["synced_at"] = timezone.now()
+    HistoryDay.objects.filter(date=day).update(**changes)
+
+
+# --- totals -------------------------------------------------------------------------------------
+
+
+def branch_totals_recompute(*, on: date | None = None) -> int:
+    """Branch month-to-date net figures for the month of ``on`` (default: today in Tashkent).
+
+    retail = retail sales − retail returns; wholesale = wholesale sales − wholesale returns;
+    total = retail + wholesale. Writes only branches whose figures changed; returns how many.
+    """
+    first, last = month_bounds(on or today())
+    sums: dict[uuid.UUID, list[Decimal]] = {}
+    rows = DailySalesHistory.objects.filter(date__gte=first, date__lte=last).values_list(
+        "branch_id", "retail_sales", "retail_returns", "wholesale_sales", "wholesale_returns"
+    )
+    for branch_id, rs, rr, ws, wr in rows:
+        acc = sums.setdefault(branch_id, [ZERO, ZERO])
+        acc[0] += rs - rr
+        acc[1] += ws - wr
+    changed: list[Branch] = []
+    now = timezone.now()
+    for branch in Branch.objects.only("id", "retail_sales", "wholesale_sales", "total_sales", "totals_month"):
+        retail, wholesale = sums.get(branch.id, (ZERO, ZERO))
+        wanted = (retail, wholesale, retail + wholesale, first)
+        if (branch.retail_sales, branch.wholesale_sales, branch.total_sales, branch.totals_month) != wanted:
+            branch.retail_sales, branch.wholesale_sales, branch.total_sales, branch.totals_month = wanted
+            branch.updated_at = now
+            changed.append(branch)
+    if changed:
+        Branch.objects.bulk_update(
+            changed,
+            ["retail_sales", "wholesale_sales", "total_sales", "totals_month", "updated_at"],
+            batch_size=500,
+        )
+    return len(changed)
+
+
+def latest_synced_day() -> date | None:
+    """The latest business day (≤ today) whose history is clean and came from a sync."""
+    return HistoryDay.objects.filter(
+        state=HistoryDay.State.CLEAN, synced_at__isnull=False, date__lte=today()
+    ).aggregate(d=Max("date"))["d"]
+
+
+def employee_totals_recompute() -> int:
+    """Employee net retail / net wholesale of the latest synced business day; writes only changes."""
+    day = latest_synced_day()
+    if day is None:
+        return 0
+    sums: dict[uuid.UUID, list[Decimal]] = {}
+    rows = DailySalesHistory.objects.filter(date=day, employee__isnull=False).values_list(
+        "employee_id", "retail_sales", "retail_returns", "wholesale_sales", "wholesale_returns"
+    )
+    for employee_id, rs, rr, ws, wr in rows:
+        acc = sums.setdefault(employee_id, [ZERO, ZERO])
+        acc[0] += rs - rr
+        acc[1] += ws - wr
+    changed: list[Employee] = []
+    now = timezone.now()
+    for employee in Employee.objects.only("id", "daily_sales", "wholesale_sales", "sales_date"):
+        retail, wholesale = sums.get(employee.id, (ZERO, ZERO))
+        wanted = (retail, wholesale, day)
+        if (employee.daily_sales, employee.wholesale_sales, employee.sales_date) != wanted:
+            employee.daily_sales, employee.wholesale_sales, employee.sales_date = wanted
+            employee.updated_at = now
+            changed.append(employee)
+    if changed:
+        Employee.objects.bulk_update(
+            changed, ["daily_sales", "wholesale_sales", "sales_date", "updated_at"], batch_size=500
+        )
+    return len(changed)
+
+
+def totals_recompute() -> None:
+    branch_totals_recompute()
+    employee_totals_recompute()
+
+
+def history_reaggregate_days(*, dates: set[date] | list[date], mappings: Mappings | None = None) -> int:
+    """Rebuild history of these days from facts + current mappings (no REGOS calls); days changed."""
+    mappings = mappings or Mappings.load()
+    days = sorted(set(dates))
+    # A day left "rebuilding" by a crashed sync may hold half-replaced facts: re-aggregating makes its
+    # history match those facts, but only a sync of the day repairs the facts, so it stays flagged.
+    crashed = set(
+        HistoryDay.objects.filter(date__in=days, state=HistoryDay.State.REBUILDING).values_list(
+            "date", flat=True
+        )
+    )
+    changed = 0
+    for day in days:
+        history_day_mark_rebuilding(day=day)
+        diff = history_day_rebuild(day=day, mappings=mappings)
+        if day not in crashed:
+            history_day_mark_clean(day=day, synced=False)
+        changed += diff.changed
+    return changed
+
+
+__all__ = ["UNASSIGNED", "Mappings", "history_day_rebuild", "history_reaggregate_days", "totals_recompute"]

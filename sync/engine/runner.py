@@ -1,0 +1,367 @@
+"""One sync run: a date-sorted stream of the range's documents, written day by day.
+
+The three REGOS streams (closed cheques, performed shipments, performed returns — each sorted by date,
+cheque periods split into ≤1-month windows by the client) are merged by document time. The current
+day's facts are buffered; when the stream passes midnight the day is flushed:
+
+    HistoryDay → rebuilding, window-replace the day's facts, rebuild its history rows, HistoryDay → clean
+
+so memory is about one day plus one page, and a crash between two days leaves every finished day fully
+new and every other day fully old (and flagged "rebuilding" if it was cut mid-way). The next run repairs.
+Days without any document are flushed too: their facts are cleared and their history emptied.
+After the last day the Branch month-to-date and Employee latest-day totals are recomputed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from django.db.models import F
+from django.utils import timezone
+
+from payroll.dates import days as days_between
+from sync.engine import history, runs
+from sync.engine.documents import FactRow, cheque_fact, wholesale_fact
+from sync.engine.facts import facts_window_replace
+from sync.engine.locate import StockLocator
+from sync.models import SalesFact, SellerMapping, StockMapping, SyncRun
+from sync.regos.client import RegosClient
+from sync.regos.errors import RegosListingChanged
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_EVERY_S = 15.0
+LISTING_RESTARTS = 3
+Kind = SalesFact.Kind
+
+
+@dataclass
+class DayReport:
+    """What one day's flush did; handed to ``on_day`` (the command prints it)."""
+
+    date: date
+    cheques: int = 0
+    wholesale: int = 0  # shipments + returns
+    inserted: int = 0
+    updated: int = 0
+    removed: int = 0
+    history_rows: int = 0  # rows the day has afterwards
+    history_written: int = 0
+    status: str = "done"  # "followed": a day finished by another process, only its document count known
+    # Other days that lost a document to this one (REGOS date edited): their history is rebuilt at the end.
+    moved_from: set[date] = field(default_factory=set)
+
+    @property
+    def documents(self) -> int:
+        return self.cheques + self.wholesale
+
+
+@dataclass
+class _DayBuffer:
+    day: date
+    rows: dict[tuple[str, str], FactRow] = field(default_factory=dict)
+
+    def add(self, row: FactRow) -> None:
+        # Keyed by document: a document seen twice (window boundary overlap) counts once, latest wins.
+        self.rows[row.key] = row
+
+
+def day_flush(
+    *, day: date, rows: dict[tuple[str, str], FactRow], run_id, mappings: history.Mappings
+) -> DayReport:
+    """Write one business day: facts first, history last, the HistoryDay marker around both.
+
+    Module-level on purpose: the crash tests replace it to fail between two days.
+    """
+    history.history_day_mark_rebuilding(day=day)
+    facts = facts_window_replace(day=day, rows=rows, run_id=run_id)
+    rebuilt = history.history_day_rebuild(day=day, mappings=mappings)
+    history.history_day_mark_clean(day=day, synced=True)
+    report = DayReport(
+        date=day,
+        cheques=sum(1 for kind, _ in rows if kind == Kind.CHEQUE),
+        wholesale=sum(1 for kind, _ in rows if kind != Kind.CHEQUE),
+        inserted=facts.inserted,
+        updated=facts.updated,
+        removed=facts.removed,
+        history_rows=rebuilt.rows,
+        history_written=rebuilt.written,
+        moved_from=facts.moved_from,
+    )
+    return report
+
+
+class RangeSync:
+    """Sync ``run``'s days — or, as one slice of a sliced run, only ``first..last`` of them.
+
+    A slice (``slice_mode``) shares its parent run with other slices working in parallel, so it never
+    writes the run's ``progress`` list, totals or status: it adds its counters with ``F()`` increments
+    after each day and leaves history of days it took documents from, and the totals, to
+    ``sync_run_finalize`` (``moved_days`` lists those days).
+    """
+
+    def __init__(
+        self,
+        *,
+        run: SyncRun,
+        client: RegosClient,
+        on_day: Callable[[DayReport], None] | None = None,
+        first: date | None = None,
+        last: date | None = None,
+        slice_mode: bool = False,
+    ) -> None:
+        self.run = run
+        self.client = client
+        self.on_day = on_day
+        self.first = first or run.date_from
+        self.last = last or run.date_to
+        self.slice_mode = slice_mode
+        self.locator = StockLocator(client, first_day=self.first, last_day=self.last)
+        self.progress: list[dict[str, object]] = runs.progress_initial(
+            date_from=self.first, date_to=self.last
+        )
+        self.counts = {
+            "documents_seen": 0,
+            "facts_inserted": 0,
+            "facts_updated": 0,
+            "facts_removed": 0,
+            "history_rows_written": 0,
+        }
+        self.days_done = 0
+        self.stale_days: set[date] = set()  # days outside the flush order whose history must be rebuilt
+        self._stats_start = (client.stats.requests_made, client.stats.rate_limit_waits)
+        self._beat = time.monotonic()
+        self._known_stocks: set[int] | None = None
+        self._known_users: set[int] | None = None
+        self._stock_names: dict[int, str] = {}
+        self._user_names: dict[int, str] = {}
+        self._mappings_seen = history.mappings_fingerprint()
+        self._unflushed = self.first  # the first day not yet written
+        self._added = (0, 0)  # (requests, rate-limit waits) already added to the parent run (slices)
+
+    # --- the run -------------------------------------------------------------------------------
+    def execute(self) -> None:
+        try:
+            self._execute()
+        except Exception:
+            # The day being read when REGOS failed was not written: show it as failed, not pending.
+            index = (self._unflushed - self.first).days
+            if 0 <= index < len(self.progress) and self.progress[index]["status"] == "pending":
+                self.progress[index] = {**self.progress[index], "status": "failed"}
+            raise
+
+    def _execute(self) -> None:
+        late: set[date] = set()
+        restarts = 0
+        while True:
+            try:
+                late |= self._process(self._unflushed, self.last)
+                break
+            except RegosListingChanged:
+                # Documents came or went while a listing was paged (a live shop): every flushed day is
+                # complete, so read again from the first unflushed day. Bounded: a listing that never
+                # settles fails the run (partial) and the next run continues.
+                restarts += 1
+                if restarts > LISTING_RESTARTS:
+                    raise
+                log.warning("REGOS listing changed while paging; re-reading from %s", self._unflushed)
+        for day in sorted(late):
+            # A stream was not sorted: that day was flushed without some of its documents. Fetch it alone.
+            log.warning("documents of %s arrived out of order; re-syncing that day", day)
+            self._process(day, day)
+        if self.slice_mode:
+            return  # the finalizer re-aggregates moved days and recomputes totals once for all slices
+        if self.stale_days:
+            history.history_reaggregate_days(dates=self.stale_days)
+        if history.mappings_fingerprint() != self._mappings_seen:
+            # An admin changed a mapping while we wrote: re-aggregate the range with the new mappings.
+            history.history_reaggregate_days(dates=list(days_between(self.first, self.last)))
+        history.totals_recompute()
+
+    def counts_for_run(self) -> dict[str, int]:
+        stats = self.client.stats
+        return {
+            **self.counts,
+            "requests_made": stats.requests_made - self._stats_start[0],
+            "rate_limit_waits": stats.rate_limit_waits - self._stats_start[1],
+            "days_done": self.days_done,
+            "progress": self.progress,
+        }
+
+    def _process(self, first: date, last: date) -> set[date]:
+        """Stream first..last and flush every day in order; returns days that got late documents."""
+        late: set[date] = set()
+        current = first
+        buffer = _DayBuffer(current)
+        outside = 0
+        for row in self._stream(first, last):
+            day = row.business_date
+            if day < first or day > last:
+                outside += 1  # REGOS period edges: the neighbouring run owns that day
+                continue
+            if day < current:
+                late.add(day)
+                continue
+            while day > current:
+                self._flush(buffer)
+                current += timedelta(days=1)
+                self._unflushed = max(self._unflushed, current)
+                buffer = _DayBuffer(current)
+            buffer.add(row)
+        while current <= last:
+            self._flush(buffer)
+            current += timedelta(days=1)
+            self._unflushed = max(self._unflushed, current)
+            buffer = _DayBuffer(current)
+        if outside:
+            log.info("%d document(s) outside %s..%s ignored", outside, first, last)
+        return late
+
+    # --- the stream ----------------------------------------------------------------------------
+    def _stream(self, first: date, last: date) -> Iterator[FactRow]:
+        return heapq.merge(
+            self._cheques(first, last),
+            self._wholesales(first, last),
+            self._returns(first, last),
+            key=lambda row: row.occurred_at,
+        )
+
+    def _cheques(self, first: date, last: date) -> Iterator[FactRow]:
+        for page in self.client.iter_cheques(first_day=first, last_day=last):
+            self._heartbeat()
+            self.locator.prepare(page)
+            for cheque in page:
+                cash_id, stock_id = self.locator.locate(cheque.session)
+                row = cheque_fact(cheque, stock_id=stock_id, operating_cash_id=cash_id)
+                if row is not None:
+                    self._note_users(cheque.seller, cheque.cashier)
+                    yield row
+
+    def _wholesales(self, first: date, last: date) -> Iterator[FactRow]:
+        for page in self.client.iter_wholesales(first_day=first, last_day=last):
+            self._heartbeat()
+            for doc in page:
+                row = wholesale_fact(doc)
+                if row is not None:
+                    self._stock_names.setdefault(doc.stock.id, doc.stock.name)
+                    self._note_users(doc.seller, doc.attached_user)
+                    yield row
+
+    def _returns(self, first: date, last: date) -> Iterator[FactRow]:
+        for page in self.client.iter_wholesale_returns(first_day=first, last_day=last):
+            self._heartbeat()
+            for doc in page:
+                row = wholesale_fact(doc)
+                if row is not None:
+                    self._stock_names.setdefault(doc.stock.id, doc.stock.name)
+                    self._note_users(doc.attached_user)
+                    yield row
+
+    def _note_users(self, *refs) -> None:  # type: ignore[no-untyped-def]
+        for ref in refs:
+            if ref is not None and ref.id:
+                self._user_names.setdefault(ref.id, ref.full_name)
+
+    # --- writing -------------------------------------------------------------------------------
+    def _flush(self, buffer: _DayBuffer) -> None:
+        index = (buffer.day - self.first).days
+        try:
+            self._discover_mappings(buffer)
+            report = day_flush(
+                day=buffer.day, rows=buffer.rows, run_id=self.run.id, mappings=history.Mappings.load()
+            )
+        except Exception:
+            self.progress[index] = {
+                "date": buffer.day.isoformat(),
+                "status": "failed",
+                "documents": len(buffer.rows),
+            }
+            raise
+        self.stale_days |= {d for d in report.moved_from if d != buffer.day}
+        was_done = self.progress[index]["status"] == "done"
+        if self.slice_mode:
+            self.progress[index] = {**self.progress[index], "status": "done"}
+            self.slice_add(report=report, day_done=not was_done)
+            self._beat = time.monotonic()
+            if self.on_day is not None:
+                self.on_day(report)
+            return
+        self.progress[index] = {
+            "date": buffer.day.isoformat(),
+            "status": "done",
+            "documents": report.documents,
+        }
+        self.days_done += not was_done
+        self.counts["documents_seen"] += report.documents
+        self.counts["facts_inserted"] += report.inserted
+        self.counts["facts_updated"] += report.updated
+        self.counts["facts_removed"] += report.removed
+        self.counts["history_rows_written"] += report.history_written
+        runs.run_update(self.run, **self.counts_for_run())
+        self._beat = time.monotonic()
+        if self.on_day is not None:
+            self.on_day(report)
+
+    def slice_add(self, *, report: DayReport | None = None, day_done: bool = False) -> None:
+        """Add this slice's work since the last call to the parent run (``F()``: slices run in parallel)."""
+        stats = self.client.stats
+        requests = stats.requests_made - self._stats_start[0]
+        waits = stats.rate_limit_waits - self._stats_start[1]
+        changes: dict[str, object] = {
+            "requests_made": F("requests_made") + (requests - self._added[0]),
+            "rate_limit_waits": F("rate_limit_waits") + (waits - self._added[1]),
+            "heartbeat_at": timezone.now(),
+        }
+        if report is not None:
+            changes.update(
+                days_done=F("days_done") + int(day_done),
+                documents_seen=F("documents_seen") + report.documents,
+                facts_inserted=F("facts_inserted") + report.inserted,
+                facts_updated=F("facts_updated") + report.updated,
+                facts_removed=F("facts_removed") + report.removed,
+                history_rows_written=F("history_rows_written") + report.history_written,
+            )
+        updated = SyncRun.objects.filter(id=self.run.id, status=SyncRun.Status.RUNNING).update(**changes)
+        self._added = (requests, waits)
+        if not updated:
+            raise runs.RunAbandoned(f"sync run {self.run.id} is no longer running")
+
+    @property
+    def moved_days(self) -> set[date]:
+        """Days outside this slice's flush order that lost documents to it (their history is stale)."""
+        return set(self.stale_days)
+
+    def _heartbeat(self) -> None:
+        if time.monotonic() - self._beat >= HEARTBEAT_EVERY_S:
+            runs.run_update(self.run)
+            self._beat = time.monotonic()
+
+    def _discover_mappings(self, buffer: _DayBuffer) -> None:
+        """List REGOS stocks and users seen in documents as (unmapped) mappings, so admins see them."""
+        if self._known_stocks is None:
+            self._known_stocks = set(StockMapping.objects.values_list("regos_stock_id", flat=True))
+            self._known_users = set(SellerMapping.objects.values_list("regos_user_id", flat=True))
+        assert self._known_users is not None
+        stock_ids = {row.stock_id for row in buffer.rows.values() if row.stock_id} - self._known_stocks
+        user_ids = {
+            uid
+            for row in buffer.rows.values()
+            for uid in (row.seller_id, row.cashier_id, row.attached_user_id)
+            if uid
+        } - self._known_users
+        names = {**self.locator.stock_names, **self._stock_names}
+        for stock_id in sorted(stock_ids):
+            StockMapping.objects.get_or_create(
+                regos_stock_id=stock_id, defaults={"regos_name": names.get(stock_id, "")[:255]}
+            )
+        for user_id in sorted(user_ids):
+            SellerMapping.objects.get_or_create(
+                regos_user_id=user_id, defaults={"full_name": self._user_names.get(user_id, "")[:255]}
+            )
+        self._known_stocks |= stock_ids
+        self._known_users |= user_ids

@@ -1,0 +1,350 @@
+"""The REGOS sync's public services (HackSoftware style: ``<entity>_<verb>(*, ...)``).
+
+Views, tasks, commands and the admin call only these; the machinery lives in ``sync.engine``.
+
+Decisions worth knowing:
+- A run's optional ``branch`` is a label for the UI only. REGOS cannot filter cheques by stock, so a
+  branch run costs the same requests as a full one; it fetches and writes every stock's documents of
+  its days (writes are idempotent, so this is never wrong — just complete).
+- Branch month-to-date totals are always for the month of today in Tashkent (``totals_month``); a
+  backfill of an older month updates history but leaves "month to date" meaning the current month.
+- Foreign-currency wholesale: base amount = amount × the document's exchange_rate, rounded once to
+  2 places ROUND_HALF_UP.
+- ``SalesFact.sync_run`` is the run that last *changed* a fact: touching unchanged facts on every
+  run would break "a re-run writes nothing".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count
+from django.utils import translation
+
+from payroll.dates import days as days_between
+from payroll.dates import lookback_window
+from payroll.models import Branch, Employee
+from regos_admin.env import mask_key
+from sync.engine import history, runs
+from sync.engine.discover import DiscoveredStock, DiscoveredUser, DiscoverResult
+from sync.engine.discover import regos_discover as _regos_discover
+from sync.engine.mappings import seller_mapping_set as _seller_mapping_set
+from sync.engine.mappings import stock_mapping_set as _stock_mapping_set
+from sync.engine.runner import DayReport, RangeSync
+from sync.engine.runs import RunAbandoned, SyncBusyError, SyncRangeError
+from sync.models import HistoryDay, KeyValue, SalesFact, SellerMapping, StockMapping, SyncRun
+from sync.regos.client import RegosClient
+from sync.regos.errors import RegosError, RegosRateLimitError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "DayReport",
+    "DiscoverResult",
+    "DiscoveredStock",
+    "DiscoveredUser",
+    "SyncBusyError",
+    "SyncRangeError",
+    "history_reaggregate",
+    "regos_discover",
+    "seller_mapping_set",
+    "stock_mapping_set",
+    "sync_range",
+    "sync_run_enqueue",
+    "sync_run_execute",
+    "sync_run_finalize",
+    "sync_run_request",
+    "sync_scheduled",
+    "sync_slice_execute",
+    "sync_window_default",
+]
+
+JOIN_POLL_S = 1.0
+
+
+# --- runs ----------------------------------------------------------------------------------------
+
+
+def sync_run_request(
+    *, date_from: date, date_to: date, trigger: str, user=None, branch: Branch | None = None
+) -> tuple[SyncRun, bool]:
+    """(run, created): join an active run overlapping the range, or create a queued one.
+
+    Raises SyncRangeError (a ValueError with a one-line message) for a bad range; nothing is written then.
+    """
+    return runs.run_request(date_from=date_from, date_to=date_to, trigger=trigger, user=user, branch=branch)
+
+
+def sync_run_enqueue(*, run: SyncRun) -> None:
+    """Hand the run to the django-q2 worker once the current transaction (if any) has committed."""
+
+    def push() -> None:
+        from django_q.tasks import async_task
+
+        task_id = async_task("sync.tasks.sync_run_task", str(run.id), task_name=f"sync-run-{run.id}")
+        if task_id:
+            SyncRun.objects.filter(id=run.id).update(task_id=str(task_id)[:64])
+            run.task_id = str(task_id)[:64]
+
+    transaction.on_commit(push)
+
+
+def _error_texts(exc: BaseException) -> tuple[str, str]:
+    """(error, hint) for the run; never the integration key, never a traceback.
+
+    The hint is stored as its English source text (the gettext msgid), whatever language the worker
+    runs in, so stored runs do not depend on the worker's locale and a page can translate it with
+    ``gettext(run.error_hint)`` at display time.
+    """
+    if isinstance(exc, RegosError):
+        message = str(exc) or exc.__class__.__name__
+        with translation.override(None):
+            hint = str(exc.hint)
+        if isinstance(exc, RegosRateLimitError):
+            rest = hint.removeprefix("REGOS rate limit: ")
+            hint = f"REGOS rate limit: retried {exc.attempts} times. {rest}"
+    elif isinstance(exc, RunAbandoned):
+        message, hint = str(exc), "Another process marked this run as stopped; start a new sync."
+    else:
+        message = f"{exc.__class__.__name__}: {exc}"
+        hint = "An unexpected error stopped the sync; the completed days are kept. See the server log."
+    one_line = " ".join(mask_key(message).split())
+    return one_line[:2000], " ".join(mask_key(hint).split())
+
+
+def sync_run_execute(
+    *,
+    run_id: uuid.UUID | str,
+    client: RegosClient | None = None,
+    on_day: Callable[[DayReport], None] | None = None,
+) -> SyncRun:
+    """Claim the run (queued → running) and sync its days; a run that is not ours is returned untouched."""
+    run = runs.run_claim(run_id=run_id)
+    if run is None:
+        # Finished, or alive in another worker (broker redelivery): nothing visible happens.
+        return SyncRun.objects.get(id=run_id)
+    own_client = client is None
+    engine: RangeSync | None = None
+    try:
+        if client is None:
+            client = RegosClient.from_settings()
+        engine = RangeSync(run=run, client=client, on_day=on_day)
+        engine.execute()
+    except Exception as exc:  # every failure is recorded on the run; the task layer re-raises
+        if isinstance(exc, RegosError | RunAbandoned):
+            log.warning("sync run %s failed: %s", run.id, mask_key(str(exc)))  # expected: no traceback
+        else:
+            log.exception("sync run %s failed", run.id)
+        error, hint = _error_texts(exc)
+        counts = engine.counts_for_run() if engine is not None else {}
+        done = counts.get("days_done", 0)
+        runs.run_finish(
+            run,
+            status=SyncRun.Status.PARTIAL if done else SyncRun.Status.FAILED,
+            error=error,
+            error_hint=hint,
+            **counts,
+        )
+    else:
+        runs.run_finish(
+            run, status=SyncRun.Status.SUCCEEDED, error="", error_hint="", **engine.counts_for_run()
+        )
+    finally:
+        if own_client and client is not None:
+            client.close()
+    run.refresh_from_db()
+    return run
+
+
+# --- sliced runs (sync.slices fans one run out over several workers) ------------------------------
+
+MOVED_PREFIX = "moved:"  # KeyValue "moved:<run id>:<slice first day>" = days a slice took documents from
+
+
+def sync_slice_execute(
+    *, run_id: uuid.UUID | str, date_from: date, date_to: date, client: RegosClient | None = None
+) -> None:
+    """Sync only ``date_from..date_to`` for a parent run that is already running (one slice).
+
+    No claim, no final status, no totals: counters are added to the parent with ``F()`` increments
+    after each day (and the heartbeat bumped); days other slices' documents moved away from are stored
+    for ``sync_run_finalize``. Raises on failure, after adding what it did.
+    """
+    run = SyncRun.objects.get(id=run_id)
+    if not (run.date_from <= date_from <= date_to <= run.date_to):
+        raise SyncRangeError(
+            f"slice {date_from}..{date_to} is outside run {run.id} ({run.date_from}..{run.date_to})"
+        )
+    own_client = client is None
+    client = client or RegosClient.from_settings()
+    engine = RangeSync(run=run, client=client, first=date_from, last=date_to, slice_mode=True)
+    try:
+        engine.execute()
+    finally:
+        with contextlib.suppress(RunAbandoned):
+            engine.slice_add()  # requests made after the last finished day
+        if engine.moved_days:
+            key = f"{MOVED_PREFIX}{run.id}:{date_from.isoformat()}"
+            value = ",".join(sorted(d.isoformat() for d in engine.moved_days))
+            if not KeyValue.objects.filter(key=key).update(value=value):
+                KeyValue.objects.get_or_create(key=key, defaults={"value": value})
+        if own_client:
+            client.close()
+
+
+def sync_run_finalize(*, run_id: uuid.UUID | str, failed: list[tuple[date, date, str]]) -> SyncRun:
+    """End a sliced run once every slice finished: re-aggregate days slices took documents from (and the
+    whole range if a mapping changed meanwhile), recompute totals once, rebuild ``progress`` from
+    HistoryDay.synced_at, and set succeeded / partial / failed."""
+    run = SyncRun.objects.get(id=run_id)
+    moved_rows = KeyValue.objects.filter(key__startswith=f"{MOVED_PREFIX}{run.id}:")
+    moved = {
+        date.fromisoformat(v)
+        for value in moved_rows.values_list("value", flat=True)
+        for v in value.split(",")
+        if v
+    }
+    moved_rows.delete()
+    started = run.started_at or run.created_at
+    mappings_changed = any(
+        model.objects.filter(updated_at__gt=started).exists() for model in (StockMapping, SellerMapping)
+    )
+    days = list(days_between(run.date_from, run.date_to))
+    history.history_reaggregate_days(dates=days if mappings_changed else moved)
+    history.totals_recompute()
+
+    synced = dict(
+        HistoryDay.objects.filter(
+            date__gte=run.date_from,
+            date__lte=run.date_to,
+            state=HistoryDay.State.CLEAN,
+            synced_at__gte=started,
+        ).values_list("date", "synced_at")
+    )
+    documents = {
+        row["business_date"]: row["n"]
+        for row in SalesFact.objects.filter(business_date__gte=run.date_from, business_date__lte=run.date_to)
+        .values("business_date")
+        .annotate(n=Count("id"))
+    }
+    failed_days = {d for first, last, _ in failed for d in days_between(first, last)}
+    progress = []
+    for day in days:
+        status = "done" if day in synced else "failed" if day in failed_days else "pending"
+        progress.append({"date": day.isoformat(), "status": status, "documents": documents.get(day, 0)})
+    done = sum(item["status"] == "done" for item in progress)
+    if not failed:
+        status, error, hint = SyncRun.Status.SUCCEEDED, "", ""
+    else:
+        status = SyncRun.Status.PARTIAL if done else SyncRun.Status.FAILED
+        error = " ".join("; ".join(f"{first}..{last}: {message}" for first, last, message in failed).split())
+        error, hint = (
+            mask_key(error)[:2000],
+            "Some days were not synced; the finished days are kept. Sync again.",
+        )
+    runs.run_finish(run, status=status, error=error, error_hint=hint, progress=progress, days_done=done)
+    run.refresh_from_db()
+    return run
+
+
+def _wait_for(run: SyncRun, on_day: Callable[[DayReport], None] | None) -> SyncRun:
+    """Follow a run executed elsewhere until it ends, reporting its finished days."""
+    reported: set[str] = set()
+    while True:
+        run.refresh_from_db()
+        if on_day is not None:
+            for item in run.progress or []:
+                if item.get("status") == "done" and item["date"] not in reported:
+                    reported.add(item["date"])
+                    on_day(
+                        DayReport(
+                            date=date.fromisoformat(item["date"]),
+                            status="followed",
+                            cheques=int(item.get("documents", 0)),
+                        )
+                    )
+        if not run.is_active or runs.run_fail_if_stale(run):
+            run.refresh_from_db()
+            return run
+        time.sleep(JOIN_POLL_S)
+
+
+def sync_range(
+    *,
+    date_from: date,
+    date_to: date,
+    trigger: str = SyncRun.Trigger.COMMAND,
+    user=None,
+    client: RegosClient | None = None,
+    on_day: Callable[[DayReport], None] | None = None,
+    on_join: Callable[[SyncRun], None] | None = None,
+) -> SyncRun:
+    """Request and execute a run synchronously (the command). Never runs the same days twice at once:
+    if an overlapping run is active it is joined — executed here if still queued, followed if running."""
+    run, created = sync_run_request(date_from=date_from, date_to=date_to, trigger=trigger, user=user)
+    if not created and on_join is not None:
+        on_join(run)
+    if created or run.status == SyncRun.Status.QUEUED:
+        executed = sync_run_execute(run_id=run.id, client=client, on_day=on_day)
+        if executed.is_active:  # a worker claimed it first
+            return _wait_for(executed, on_day)
+        return executed
+    return _wait_for(run, on_day)
+
+
+def sync_window_default() -> tuple[date, date]:
+    """The lookback window ending today (Tashkent): what scheduled and default runs re-pull."""
+    return lookback_window(settings.REGOS_LOOKBACK_DAYS)
+
+
+def sync_scheduled() -> SyncRun | None:
+    """The scheduled pull (called inside the worker): the lookback window, extended back to any day a
+    crash left half-written (within REGOS_SYNC_MAX_DAYS). Joins instead if a run already covers it."""
+    first, last = sync_window_default()
+    repair = HistoryDay.objects.filter(state=HistoryDay.State.REBUILDING, date__lt=first).order_by("date")
+    oldest = repair.values_list("date", flat=True).first()
+    if oldest is not None:
+        first = max(oldest, last - timedelta(days=settings.REGOS_SYNC_MAX_DAYS - 1))
+    run, created = sync_run_request(date_from=first, date_to=last, trigger=SyncRun.Trigger.SCHEDULE)
+    if not created:
+        return None
+    return sync_run_execute(run_id=run.id)
+
+
+# --- history & mappings --------------------------------------------------------------------------
+
+
+def history_reaggregate(*, dates: Iterable[date]) -> int:
+    """Rebuild these days' history from facts + current mappings (no REGOS calls), recompute totals;
+    returns the number of days whose history changed."""
+    changed = history.history_reaggregate_days(dates=list(dates))
+    history.totals_recompute()
+    return changed
+
+
+def stock_mapping_set(*, regos_stock_id: int, branch: Branch | None, user=None) -> int:
+    """Map a REGOS stock to a branch (None = unmap), audit it, re-aggregate its days; days changed."""
+    return _stock_mapping_set(regos_stock_id=regos_stock_id, branch=branch, user=user)
+
+
+def seller_mapping_set(*, regos_user_id: int, employee: Employee | None, user=None) -> int:
+    """Map a REGOS user to an employee (None = unassigned), audit it, re-aggregate its days."""
+    return _seller_mapping_set(regos_user_id=regos_user_id, employee=employee, user=user)
+
+
+def regos_discover(*, client: RegosClient | None = None, create_missing: bool = False) -> DiscoverResult:
+    """Stock/Get + User/Get → mapping rows (and with create_missing, branches/employees); idempotent."""
+    own_client = client is None
+    client = client or RegosClient.from_settings()
+    try:
+        return _regos_discover(client=client, create_missing=create_missing)
+    finally:
+        if own_client:
+            client.close()
