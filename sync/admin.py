@@ -1,0 +1,266 @@
+"""Admin for the sync app: runs (read-only, like django-q2's task lists), mappings, audit, facts, webhooks.
+
+Everything the sync computes is read-only for everyone. Mappings are the only editable rows, and only
+their target (branch / employee): a change goes through ``sync.services`` so it is audited and the
+affected days are re-aggregated at once.
+"""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.formats import date_format, number_format
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from payroll.admin import money
+from sync import services
+from sync.models import MappingAudit, SalesFact, SellerMapping, StockMapping, SyncRun, WebhookEvent
+from sync.views import retry_request, sync_now_context
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Viewable with the view permission; nobody adds, changes or deletes rows here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+def status_badge(status: str, label: str) -> str:
+    return format_html('<span class="sync-status sync-status-{}">{}</span>', status, label)
+
+
+# --- runs ----------------------------------------------------------------------------------------
+
+@admin.register(SyncRun)
+class SyncRunAdmin(ReadOnlyAdmin):
+    list_display = [
+        "created_at", "status_display", "range_display", "trigger", "triggered_by", "branch",
+        "days_display", "documents_seen", "facts_display", "history_rows_written", "requests_made",
+        "rate_limit_waits", "duration_display",
+    ]
+    list_display_links = ["created_at"]
+    list_filter = ["status", "trigger", "created_at", "branch"]
+    list_select_related = ["triggered_by", "branch"]
+    date_hierarchy = "created_at"
+    search_fields = ["error"]
+    actions = ["retry_runs"]
+    list_per_page = 50
+
+    class Media:
+        css = {"all": ["regos_admin/sync.css"]}
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_display(self, obj: SyncRun) -> str:
+        return status_badge(obj.status, obj.get_status_display())
+
+    @admin.display(description=_("business days"), ordering="date_from")
+    def range_display(self, obj: SyncRun) -> str:
+        first = date_format(obj.date_from, "SHORT_DATE_FORMAT")
+        if obj.date_from == obj.date_to:
+            return first
+        return f"{first} – {date_format(obj.date_to, 'SHORT_DATE_FORMAT')}"
+
+    @admin.display(description=_("days done"))
+    def days_display(self, obj: SyncRun) -> str:
+        return f"{obj.days_done}/{obj.days_total}"
+
+    @admin.display(description=_("facts +/~/−"))
+    def facts_display(self, obj: SyncRun) -> str:
+        return f"+{obj.facts_inserted} ~{obj.facts_updated} −{obj.facts_removed}"
+
+    @admin.display(description=_("duration"))
+    def duration_display(self, obj: SyncRun) -> str:
+        span = obj.duration
+        if span is None:
+            return "—"
+        seconds = max(0, int(span.total_seconds()))
+        return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+    def has_run_sync_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("sync.run_sync")
+
+    @admin.action(description=_("Retry the selected failed or partial runs"), permissions=["run_sync"])
+    def retry_runs(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+        started = joined = skipped = 0
+        for failed in queryset.filter(status__in=[SyncRun.Status.FAILED, SyncRun.Status.PARTIAL]):
+            try:
+                run, created = retry_request(failed=failed, user=request.user)
+            except (services.SyncRangeError, services.SyncBusyError) as exc:
+                skipped += 1
+                self.message_user(request, f"{failed}: {exc}", messages.WARNING)
+                continue
+            if created:
+                services.sync_run_enqueue(run=run)
+                started += 1
+            else:
+                joined += 1
+        skipped += queryset.exclude(status__in=[SyncRun.Status.FAILED, SyncRun.Status.PARTIAL]).count()
+        self.message_user(request, _("Retries started: %(started)s; joined a run in progress: %(joined)s; "
+                                     "not retryable: %(skipped)s.") % {
+            "started": started, "joined": joined, "skipped": skipped,
+        })
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
+        # A run's page is the panel's run page (progress, error and hint, Retry).
+        if self.has_view_permission(request) and SyncRun.objects.filter(pk=_uuid_or_none(object_id)).exists():
+            return HttpResponseRedirect(reverse("sync_panel:run", args=[object_id]))
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def changelist_view(self, request, extra_context=None):  # type: ignore[no-untyped-def]
+        return super().changelist_view(request, {**sync_now_context(request), **(extra_context or {})})
+
+
+def _uuid_or_none(value: str):  # type: ignore[no-untyped-def]
+    import uuid
+
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+# --- mappings ------------------------------------------------------------------------------------
+
+class MappingAdmin(admin.ModelAdmin):
+    """Mapping rows come from REGOS discovery; only the target is edited, through the services."""
+
+    target_field = ""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def save_model(self, request, obj, form, change) -> None:  # type: ignore[no-untyped-def]
+        target = form.cleaned_data.get(self.target_field)
+        changed = self.set_target(obj, target, request.user)
+        self.message_user(request, ngettext(
+            "%(count)s day re-aggregated.", "%(count)s days re-aggregated.", changed
+        ) % {"count": number_format(changed)})
+
+    def set_target(self, obj, target, user) -> int:  # type: ignore[no-untyped-def]
+        raise NotImplementedError
+
+    @admin.display(description=_("mapped"), boolean=True)
+    def is_mapped(self, obj) -> bool:  # type: ignore[no-untyped-def]
+        return getattr(obj, f"{self.target_field}_id") is not None
+
+
+@admin.register(StockMapping)
+class StockMappingAdmin(MappingAdmin):
+    target_field = "branch"
+    list_display = ["regos_stock_id", "regos_name", "is_mapped", "branch", "deleted_in_regos", "updated_at"]
+    list_display_links = ["regos_stock_id", "regos_name"]
+    list_filter = [("branch", admin.EmptyFieldListFilter), "branch", "deleted_in_regos"]
+    list_select_related = ["branch"]
+    search_fields = ["regos_name", "=regos_stock_id"]
+    fields = ["regos_stock_id", "regos_name", "deleted_in_regos", "branch", "discovered_at", "updated_at"]
+    readonly_fields = ["regos_stock_id", "regos_name", "deleted_in_regos", "discovered_at", "updated_at"]
+
+    def set_target(self, obj, target, user) -> int:  # type: ignore[no-untyped-def]
+        return services.stock_mapping_set(regos_stock_id=obj.regos_stock_id, branch=target, user=user)
+
+
+@admin.register(SellerMapping)
+class SellerMappingAdmin(MappingAdmin):
+    target_field = "employee"
+    list_display = [
+        "regos_user_id", "full_name", "login", "is_mapped", "employee", "active_in_regos", "updated_at",
+    ]
+    list_display_links = ["regos_user_id", "full_name"]
+    list_filter = [("employee", admin.EmptyFieldListFilter), "active_in_regos"]
+    list_select_related = ["employee"]
+    search_fields = ["full_name", "login", "=regos_user_id"]
+    readonly_fields = [
+        "regos_user_id", "full_name", "login", "active_in_regos", "discovered_at", "updated_at",
+    ]
+    fields = [*readonly_fields[:4], "employee", *readonly_fields[4:]]
+
+    def set_target(self, obj, target, user) -> int:  # type: ignore[no-untyped-def]
+        return services.seller_mapping_set(regos_user_id=obj.regos_user_id, employee=target, user=user)
+
+
+@admin.register(MappingAudit)
+class MappingAuditAdmin(ReadOnlyAdmin):
+    list_display = [
+        "changed_at", "kind", "regos_id", "regos_name", "change_display", "days_changed", "changed_by",
+    ]
+    list_filter = ["kind", "changed_at"]
+    list_select_related = ["changed_by"]
+    search_fields = ["regos_name", "old_target", "new_target", "=regos_id"]
+    date_hierarchy = "changed_at"
+
+    @admin.display(description=_("old → new"))
+    def change_display(self, obj: MappingAudit) -> str:
+        nothing = _("(not mapped)")
+        return f"{obj.old_target or nothing} → {obj.new_target or nothing}"
+
+
+# --- facts and webhook events --------------------------------------------------------------------
+
+class StockFilter(admin.SimpleListFilter):
+    """Filter facts by REGOS stock: the known stocks by name, plus any stock id seen on facts."""
+
+    title = _("REGOS stock")
+    parameter_name = "stock"
+
+    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+        names = dict(StockMapping.objects.values_list("regos_stock_id", "regos_name"))
+        seen = {row["stock_id"] for row in SalesFact.objects.values("stock_id").annotate(n=Count("id"))}
+        return [
+            (str(i), f"{names[i]} (#{i})" if names.get(i) else f"#{i}") for i in sorted(set(names) | seen)
+        ]
+
+    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        value = self.value()
+        if value is None:
+            return queryset
+        try:
+            stock_id = int(value)
+        except ValueError:
+            return queryset.none()
+        return queryset.filter(stock_id=stock_id)
+
+
+@admin.register(SalesFact)
+class SalesFactAdmin(ReadOnlyAdmin):
+    list_display = [
+        "business_date", "occurred_at", "source_kind", "code", "regos_id", "stock_id", "seller_id",
+        "cashier_id", "attached_user_id", "sale_type", "is_return", "amount_display", "currency", "status",
+    ]
+    list_filter = ["source_kind", "sale_type", "is_return", "business_date", StockFilter]
+    search_fields = ["regos_id", "code"]
+    date_hierarchy = "business_date"
+    list_per_page = 100
+
+    @admin.display(description=_("amount, UZS"), ordering="amount")
+    def amount_display(self, obj: SalesFact) -> str:
+        return money(obj.amount)
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(ReadOnlyAdmin):
+    list_display = ["received_at", "action", "status", "business_date", "document_id", "source", "note"]
+    list_filter = ["status", "action", "source", "received_at"]
+    search_fields = ["event_id", "document_id", "action"]
+    date_hierarchy = "received_at"
+    exclude = ["payload"]
+    readonly_fields = ["payload_display"]
+
+    @admin.display(description=_("payload"))
+    def payload_display(self, obj: WebhookEvent) -> str:
+        import json
+
+        text = json.dumps(obj.payload, ensure_ascii=False, indent=2, default=str)
+        return format_html("<pre>{}</pre>", text)

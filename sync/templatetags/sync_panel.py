@@ -1,0 +1,18 @@
+"""``{% sync_now_box %}``: the Sync now box (admin index, runs list), with its form and worker warning."""
+
+from __future__ import annotations
+
+from django import template
+
+register = template.Library()
+
+
+@register.inclusion_tag("sync/_sync_now_box.html", takes_context=True)
+def sync_now_box(context: template.Context) -> dict[str, object]:
+    request = context.get("request")
+    if request is None or not getattr(request, "user", None) or not request.user.has_perm("sync.run_sync"):
+        return {"can_sync": False}
+    from sync.views import sync_now_context
+
+    # An inclusion tag's template gets a fresh context: hand over what the form needs.
+    return {**sync_now_context(request), "request": request, "csrf_token": context.get("csrf_token")}

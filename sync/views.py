@@ -1,0 +1,520 @@
+"""The sync pages of the panel: Sync now, a run's page (+ its JSON status and Retry), and the mappings.
+
+Thin views: every write goes through ``sync.services``. Every page needs a staff login (the URLs wrap
+the views in ``admin.site.admin_view``); every write is a POST with CSRF and a permission check:
+``sync.run_sync`` for Sync now / Retry, ``sync.change_stockmapping`` / ``sync.change_sellermapping``
+for the mappings (both for "Refresh from REGOS"). Everyone else gets 403.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from payroll.models import Branch, Employee
+from regos_admin.env import mask_key
+from sync import selectors, services
+from sync.engine.history import attributed_user
+from sync.forms import SellerMapForm, StockMapForm, SyncNowForm, max_days
+from sync.models import SalesFact, SellerMapping, StockMapping, SyncRun
+
+log = logging.getLogger(__name__)
+
+RUN_SYNC = "sync.run_sync"
+VIEW_RUNS = "sync.view_syncrun"
+CHANGE_STOCKS = "sync.change_stockmapping"
+CHANGE_SELLERS = "sync.change_sellermapping"
+VIEW_STOCKS = "sync.view_stockmapping"
+VIEW_SELLERS = "sync.view_sellermapping"
+RETRYABLE = (SyncRun.Status.FAILED, SyncRun.Status.PARTIAL)
+MAX_REGOS_ID = 2**63 - 1  # REGOS ids are BigIntegerFields: anything larger names nothing
+
+
+def _require(request: HttpRequest, *perms: str, any_of: bool = False) -> None:
+    user = request.user
+    allowed = any(user.has_perm(p) for p in perms) if any_of else user.has_perms(perms)
+    if not allowed:
+        raise PermissionDenied
+
+
+def _page(request: HttpRequest, template: str, title: str, **context: object) -> HttpResponse:
+    return render(request, template, {**admin.site.each_context(request), "title": title, **context})
+
+
+def _next_url(request: HttpRequest, default: str) -> str:
+    candidate = request.POST.get("next") or ""
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return default
+
+
+def _busy_message() -> str:
+    return _("Another sync is being started right now: try again in a moment.")
+
+
+# --- the worker ----------------------------------------------------------------------------------
+
+def worker_alive() -> bool:
+    """Whether a django-q2 worker is running, as ``sync.health`` judges it.
+
+    The worker writes KeyValue ``worker-heartbeat`` every minute (schedule ``regos-worker-heartbeat``);
+    alive = written within ``sync.health.WORKER_ALIVE_WITHIN``. django-q2's own ``Stat`` cannot be
+    used: it lives in the Django cache, and the default LocMemCache is per process, so the web
+    process never sees the cluster's stats.
+    """
+    from sync import health
+
+    check = getattr(health, "worker_alive", None)
+    if callable(check):
+        return bool(check())
+    from sync.inbox import kv_get, parse_stamp
+    from sync.schedule import HEARTBEAT_KEY
+
+    beat = parse_stamp(kv_get(HEARTBEAT_KEY) or "")
+    return beat is not None and timezone.now() - beat <= health.WORKER_ALIVE_WITHIN
+
+
+# --- Sync now ------------------------------------------------------------------------------------
+
+def sync_now_context(request: HttpRequest, form: SyncNowForm | None = None) -> dict[str, object]:
+    """What the Sync now box needs (its page, the admin index and the runs list render it)."""
+    can_sync = request.user.has_perm(RUN_SYNC)
+    if not can_sync:
+        return {"can_sync": False}
+    return {
+        "can_sync": True,
+        "sync_form": form if form is not None else SyncNowForm(),
+        "worker_alive": worker_alive(),
+        "max_days": max_days(),
+        "lookback_days": settings.REGOS_LOOKBACK_DAYS,
+        "active_runs": list(SyncRun.objects.filter(status__in=SyncRun.ACTIVE).order_by("-created_at")[:5]),
+        "can_view_runs": request.user.has_perm(VIEW_RUNS),
+        "can_view_mappings": any(
+            request.user.has_perm(p) for p in (VIEW_STOCKS, VIEW_SELLERS, CHANGE_STOCKS, CHANGE_SELLERS)
+        ),
+    }
+
+
+def _started(request: HttpRequest, run: SyncRun, created: bool, *, started: str) -> HttpResponse:
+    if created:
+        services.sync_run_enqueue(run=run)
+        messages.success(request, started)
+    else:
+        messages.info(request, _("A sync for an overlapping range is already in progress — showing it."))
+    return redirect("sync_panel:run", run_id=run.pk)
+
+
+@require_http_methods(["GET", "POST"])
+def sync_now(request: HttpRequest) -> HttpResponse:
+    _require(request, RUN_SYNC)
+    form = SyncNowForm(request.POST) if request.method == "POST" else SyncNowForm()
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            run, created = services.sync_run_request(
+                date_from=data["date_from"], date_to=data["date_to"], trigger=SyncRun.Trigger.USER,
+                user=request.user, branch=data.get("branch"),
+            )
+        except services.SyncRangeError as exc:  # the form checks the same rules; this is the backstop
+            form.add_error(None, str(exc))
+        except services.SyncBusyError:
+            form.add_error(None, _busy_message())
+        else:
+            return _started(request, run, created, started=_("Sync started."))
+    return _page(
+        request, "sync/sync_now.html", _("Sync now"),
+        **sync_now_context(request, form),
+        recent_runs=list(SyncRun.objects.select_related("triggered_by").order_by("-created_at")[:10]),
+    )
+
+
+# --- a run ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DayProgress:
+    date: date | str
+    status: str
+    label: str
+    documents: int
+
+
+def _day_label(status: str) -> str:
+    labels = {
+        "pending": _("pending"),
+        "running": _("running"),
+        "done": _("done"),
+        "failed": _("failed"),
+        "skipped": _("skipped"),
+    }
+    return labels.get(status, status)
+
+
+def _progress(run: SyncRun) -> list[DayProgress]:
+    rows = []
+    for item in run.progress if isinstance(run.progress, list) else []:
+        if not isinstance(item, dict):
+            continue
+        raw = str(item.get("date", ""))
+        try:
+            day: date | str = date.fromisoformat(raw)
+        except ValueError:
+            day = raw
+        status = str(item.get("status", ""))
+        try:
+            documents = int(item.get("documents") or 0)
+        except (TypeError, ValueError):
+            documents = 0
+        rows.append(DayProgress(day, status, _day_label(status), documents))
+    return rows
+
+
+def _percent(run: SyncRun) -> int:
+    if not run.days_total:
+        return 100 if run.status == SyncRun.Status.SUCCEEDED else 0
+    return max(0, min(100, round(100 * run.days_done / run.days_total)))
+
+
+def _duration(run: SyncRun) -> str:
+    """H:MM:SS between start and finish ("" while not finished)."""
+    span = run.duration
+    if span is None:
+        return ""
+    seconds = max(0, int(span.total_seconds()))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+def _stamp(run: SyncRun) -> str:
+    """Changes whenever the page would show something new (the polling script reloads on a change)."""
+    return f"{run.status}:{run.days_done}:{run.documents_seen}:{run.requests_made}"
+
+
+def _run_status(run: SyncRun) -> dict[str, object]:
+    return {
+        "id": str(run.pk),
+        "status": run.status,
+        "status_label": run.get_status_display(),
+        "active": run.is_active,
+        "stamp": _stamp(run),
+        "days_done": run.days_done,
+        "days_total": run.days_total,
+        "percent": _percent(run),
+        "requests_made": run.requests_made,
+        "rate_limit_waits": run.rate_limit_waits,
+        "documents_seen": run.documents_seen,
+        "facts_inserted": run.facts_inserted,
+        "facts_updated": run.facts_updated,
+        "facts_removed": run.facts_removed,
+        "history_rows_written": run.history_rows_written,
+        "duration": _duration(run),
+        "progress": [
+            {"date": str(p.date), "status": p.status, "label": p.label, "documents": p.documents}
+            for p in _progress(run)
+        ],
+    }
+
+
+@require_GET
+def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
+    _require(request, VIEW_RUNS, RUN_SYNC, any_of=True)
+    run = get_object_or_404(SyncRun.objects.select_related("triggered_by", "branch", "retry_of"), pk=run_id)
+    return _page(
+        request, "sync/run_detail.html", _("Sync run"),
+        run=run,
+        days=_progress(run),
+        percent=_percent(run),
+        duration=_duration(run),
+        can_retry=request.user.has_perm(RUN_SYNC) and run.status in RETRYABLE,
+        worker_alive=worker_alive() if run.status == SyncRun.Status.QUEUED else True,
+        retries=list(SyncRun.objects.filter(retry_of=run).order_by("-created_at")[:5]),
+    )
+
+
+@require_GET
+def run_status(request: HttpRequest, run_id: uuid.UUID) -> JsonResponse:
+    _require(request, VIEW_RUNS, RUN_SYNC, any_of=True)
+    return JsonResponse(_run_status(get_object_or_404(SyncRun, pk=run_id)))
+
+
+@require_POST
+def run_retry(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
+    _require(request, RUN_SYNC)
+    failed = get_object_or_404(SyncRun, pk=run_id)
+    if failed.status not in RETRYABLE:
+        messages.warning(request, _("Only a failed or partial run can be retried."))
+        return redirect("sync_panel:run", run_id=failed.pk)
+    try:
+        run, created = retry_request(failed=failed, user=request.user)
+    except services.SyncRangeError as exc:
+        messages.error(request, _("This run cannot be retried: %(reason)s") % {"reason": exc})
+        return redirect("sync_panel:run", run_id=failed.pk)
+    except services.SyncBusyError:
+        messages.error(request, _busy_message())
+        return redirect("sync_panel:run", run_id=failed.pk)
+    return _started(request, run, created, started=_("Retry started."))
+
+
+def retry_request(*, failed: SyncRun, user) -> tuple[SyncRun, bool]:  # type: ignore[no-untyped-def]
+    """A run for the same range as ``failed`` (joining an active overlapping one), marked as its retry.
+
+    ``sync_run_request`` does not take ``retry_of``: it is set on the fresh run by a conditional update.
+    The caller enqueues a created run.
+    """
+    run, created = services.sync_run_request(
+        date_from=failed.date_from, date_to=failed.date_to, trigger=SyncRun.Trigger.USER,
+        user=user, branch=failed.branch,
+    )
+    if created and SyncRun.objects.filter(pk=run.pk, retry_of__isnull=True).update(retry_of=failed):
+        run.retry_of = failed
+    return run, created
+
+
+# --- mappings ------------------------------------------------------------------------------------
+
+@dataclass
+class WaitingUser:
+    """A REGOS user that documents count for but who maps to no employee, and what waits for them."""
+
+    regos_id: int
+    name: str = ""
+    documents: int = 0
+    amount: Decimal = Decimal("0.00")  # net: sales minus returns, UZS
+    first_day: date | None = None
+    last_day: date | None = None
+
+    def add(self, *, amount: Decimal, is_return: bool, day: date) -> None:
+        self.documents += 1
+        self.amount += -amount if is_return else amount
+        self.first_day = day if self.first_day is None else min(self.first_day, day)
+        self.last_day = day if self.last_day is None else max(self.last_day, day)
+
+
+def unmapped_users() -> list[WaitingUser]:
+    """REGOS users that documents count for (per REGOS_ATTRIBUTION) and that map to no employee.
+
+    Money is added in Python with Decimal (SQLite sums decimals as floats); sorted by amount waiting.
+    """
+    mode = settings.REGOS_ATTRIBUTION
+    mapped = set(SellerMapping.objects.filter(employee__isnull=False).values_list("regos_user_id", flat=True))
+    waiting: dict[int, WaitingUser] = {}
+    facts = SalesFact.objects.values_list(
+        "source_kind", "seller_id", "cashier_id", "attached_user_id", "amount", "is_return", "business_date"
+    ).iterator(chunk_size=2000)
+    for kind, seller_id, cashier_id, attached_id, amount, is_return, day in facts:
+        user_id = attributed_user(
+            kind=kind, seller_id=seller_id, cashier_id=cashier_id, attached_user_id=attached_id, mode=mode
+        )
+        if user_id is None or user_id in mapped:
+            continue
+        waiting.setdefault(user_id, WaitingUser(user_id)).add(amount=amount, is_return=is_return, day=day)
+    if waiting:
+        for user_id, name in SellerMapping.objects.filter(regos_user_id__in=list(waiting)).values_list(
+            "regos_user_id", "full_name"
+        ):
+            waiting[user_id].name = name
+    return sorted(waiting.values(), key=lambda w: (-w.amount, w.regos_id))
+
+
+def _mapping_permissions(request: HttpRequest) -> dict[str, object]:
+    user = request.user
+    can_stocks = user.has_perm(CHANGE_STOCKS)
+    can_sellers = user.has_perm(CHANGE_SELLERS)
+    return {
+        "can_map_stocks": can_stocks,
+        "can_map_sellers": can_sellers,
+        "can_create_branch": can_stocks and user.has_perm("payroll.add_branch"),
+        "can_create_employee": can_sellers and user.has_perm("payroll.add_employee"),
+        "can_discover": can_stocks and can_sellers,
+        "branches": list(Branch.objects.order_by("name")) if can_stocks else [],
+        "employees": list(Employee.objects.order_by("full_name")) if can_sellers else [],
+    }
+
+
+def _require_mapping_view(request: HttpRequest) -> None:
+    _require(request, VIEW_STOCKS, VIEW_SELLERS, CHANGE_STOCKS, CHANGE_SELLERS, any_of=True)
+
+
+@require_GET
+def mappings(request: HttpRequest) -> HttpResponse:
+    _require_mapping_view(request)
+    not_mapped = request.GET.get("show") == "unmapped"
+    stocks = StockMapping.objects.select_related("branch").order_by("regos_name", "regos_stock_id")
+    users = SellerMapping.objects.select_related("employee").order_by("full_name", "regos_user_id")
+    if not_mapped:
+        stocks = stocks.filter(branch__isnull=True)
+        users = users.filter(employee__isnull=True)
+    documents = {
+        row["stock_id"]: row["n"] for row in SalesFact.objects.values("stock_id").annotate(n=Count("id"))
+    }
+    stock_rows = list(stocks)
+    for row in stock_rows:
+        row.documents = documents.get(row.regos_stock_id, 0)  # type: ignore[attr-defined]
+    return _page(
+        request, "sync/mappings.html", _("Mappings"),
+        stocks=stock_rows, users=list(users), tab="not_mapped" if not_mapped else "all",
+        **_mapping_permissions(request),
+    )
+
+
+@require_GET
+def unmapped(request: HttpRequest) -> HttpResponse:
+    _require_mapping_view(request)
+    stocks = sorted(selectors.unmapped_stocks(), key=lambda s: (-s.amount, s.regos_stock_id))
+    users = unmapped_users()
+    return _page(
+        request, "sync/unmapped.html", _("Unmapped REGOS stocks and users"),
+        stocks=stocks, users=users,
+        stocks_total=sum((s.amount for s in stocks), Decimal("0.00")),
+        users_total=sum((u.amount for u in users), Decimal("0.00")),
+        **_mapping_permissions(request),
+    )
+
+
+@require_POST
+def discover(request: HttpRequest) -> HttpResponse:
+    _require(request, CHANGE_STOCKS, CHANGE_SELLERS)
+    try:
+        result = services.regos_discover()
+    except Exception as exc:  # noqa: BLE001 — any REGOS failure becomes a message, never a 500
+        log.warning("REGOS discovery failed: %s", type(exc).__name__)
+        messages.error(request, _("Could not refresh from REGOS: %(reason)s") % {"reason": _reason(exc)})
+    else:
+        messages.success(request, _(
+            "Refreshed from REGOS: %(stocks)s stocks (%(unmapped_stocks)s not mapped), "
+            "%(users)s users (%(unmapped_users)s not mapped)."
+        ) % {
+            "stocks": len(result.stocks), "unmapped_stocks": result.unmapped_stocks,
+            "users": len(result.users), "unmapped_users": result.unmapped_users,
+        })
+    return HttpResponseRedirect(_next_url(request, reverse("sync_panel:mappings")))
+
+
+def _reason(exc: Exception) -> str:
+    """The error's one-line text and hint, with the integration key masked (it is never shown)."""
+    text = str(exc) or type(exc).__name__
+    hint = getattr(exc, "hint", "")
+    if hint:
+        text = f"{text} {hint}"
+    return mask_key(" ".join(text.split()))[:500]
+
+
+def _days_message(count: int) -> str:
+    return ngettext("%(count)s day re-aggregated.", "%(count)s days re-aggregated.", count) % {
+        "count": number_format(count)
+    }
+
+
+def _check_regos_id(value: int) -> None:
+    if value > MAX_REGOS_ID:
+        raise Http404
+
+
+def _form_error(form: StockMapForm | SellerMapForm) -> str:
+    return " ".join(str(e) for errors in form.errors.values() for e in errors)
+
+
+@require_POST
+def stock_map(request: HttpRequest, regos_stock_id: int) -> HttpResponse:
+    """Map a REGOS stock to the chosen branch (``branch``) or to a new one named after it (action=create)."""
+    _require(request, CHANGE_STOCKS)
+    _check_regos_id(regos_stock_id)
+    back = _next_url(request, reverse("sync_panel:mappings"))
+    mapping = StockMapping.objects.select_related("branch").filter(regos_stock_id=regos_stock_id).first()
+    if mapping is None and not SalesFact.objects.filter(stock_id=regos_stock_id).exists():
+        messages.error(request, _("REGOS stock #%(id)s is unknown: refresh from REGOS first.") % {
+            "id": regos_stock_id
+        })
+        return HttpResponseRedirect(back)
+    name = (mapping.regos_name if mapping else "") or _("REGOS stock #%(id)s") % {"id": regos_stock_id}
+    created = False
+    if request.POST.get("action") == "create":
+        _require(request, "payroll.add_branch")
+        if mapping is not None and mapping.branch is not None:
+            messages.info(request, _("“%(name)s” is already mapped to branch “%(branch)s”.") % {
+                "name": name, "branch": mapping.branch
+            })
+            return HttpResponseRedirect(back)
+        # Branch names are unique: a branch of that name is reused (as regos_discover --create-missing does).
+        branch, created = Branch.objects.get_or_create(name=name[:200])
+    else:
+        form = StockMapForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, _form_error(form))
+            return HttpResponseRedirect(back)
+        branch = form.cleaned_data["branch"]
+    changed = services.stock_mapping_set(regos_stock_id=regos_stock_id, branch=branch, user=request.user)
+    if branch is None:
+        text = _("“%(name)s” is no longer mapped.") % {"name": name}
+    elif created:
+        text = _("Branch “%(branch)s” created and “%(name)s” mapped to it.") % {
+            "branch": branch, "name": name
+        }
+    else:
+        text = _("“%(name)s” mapped to branch “%(branch)s”.") % {"name": name, "branch": branch}
+    messages.success(request, f"{text} {_days_message(changed)}")
+    return HttpResponseRedirect(back)
+
+
+@require_POST
+def seller_map(request: HttpRequest, regos_user_id: int) -> HttpResponse:
+    """Map a REGOS user to the chosen employee (``employee``), or to a new one (``action=create``)."""
+    _require(request, CHANGE_SELLERS)
+    _check_regos_id(regos_user_id)
+    back = _next_url(request, reverse("sync_panel:mappings"))
+    mapping = SellerMapping.objects.select_related("employee").filter(regos_user_id=regos_user_id).first()
+    seen = SalesFact.objects.filter(
+        Q(seller_id=regos_user_id) | Q(cashier_id=regos_user_id) | Q(attached_user_id=regos_user_id)
+    ).exists()
+    if mapping is None and not seen:
+        messages.error(request, _("REGOS user #%(id)s is unknown: refresh from REGOS first.") % {
+            "id": regos_user_id
+        })
+        return HttpResponseRedirect(back)
+    name = (mapping.full_name if mapping else "") or _("REGOS user #%(id)s") % {"id": regos_user_id}
+    created = False
+    if request.POST.get("action") == "create":
+        _require(request, "payroll.add_employee")
+        if mapping is not None and mapping.employee is not None:
+            messages.info(request, _("“%(name)s” is already mapped to employee “%(employee)s”.") % {
+                "name": name, "employee": mapping.employee
+            })
+            return HttpResponseRedirect(back)
+        employee = Employee.objects.create(
+            full_name=name[:200], is_active=mapping.active_in_regos if mapping else True
+        )
+        created = True
+    else:
+        form = SellerMapForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, _form_error(form))
+            return HttpResponseRedirect(back)
+        employee = form.cleaned_data["employee"]
+    changed = services.seller_mapping_set(regos_user_id=regos_user_id, employee=employee, user=request.user)
+    if employee is None:
+        text = _("“%(name)s” is no longer mapped.") % {"name": name}
+    elif created:
+        text = _("Employee “%(employee)s” created and “%(name)s” mapped to them.") % {
+            "employee": employee, "name": name
+        }
+    else:
+        text = _("“%(name)s” mapped to employee “%(employee)s”.") % {"name": name, "employee": employee}
+    messages.success(request, f"{text} {_days_message(changed)}")
+    return HttpResponseRedirect(back)
