@@ -5,4 +5,6 @@ pytest_plugins = [
     "tests.fixtures.regos",
     "tests.fixtures.database",
     "tests.fixtures.redis",
+    "tests.fixtures.people",
+    "tests.fixtures.browser",
 ]

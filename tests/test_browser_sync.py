@@ -30,7 +30,6 @@ from payroll.models import DailySalesHistory
 from sync import services
 from sync.models import StockMapping, SyncRun
 from sync.regos.emulator import Dataset
-from tests.fixtures.browser import *  # noqa: F403 — browser_page, browser_locale
 from tests.fixtures.browser import login, screenshot
 from tests.sync_data import AZIZ, NODIRA, YANGI, add_references, map_cast
 from tests.test_sync_now_support import PASSWORD, make_role_user

@@ -1,0 +1,497 @@
+"""Reads of the sales history for accountants: filtered rows, totals, summaries, chart series, exports.
+
+Everything here must also run on MongoDB (django-mongodb-backend), hence only plain filters on local
+columns (``branch_id``/``employee_key``); branch and employee names are mapped in Python with one extra
+query instead of ``values("branch__name")``. Money is summed in Python with Decimal (see ``_Sum``).
+
+A ``sale_type`` filter does more than pick rows: it *projects* the figures onto that sale type (the
+other type's columns read 0 and the net total is that type's net), so a "retail only" view never shows
+a total that silently includes wholesale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Literal, NamedTuple, TypedDict, Unpack
+from uuid import UUID
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from payroll.dates import days, month_bounds
+from payroll.models import UNASSIGNED, Branch, DailySalesHistory, Employee
+from sync.engine.history import attributed_user
+from sync.models import SalesFact, SellerMapping, StockMapping
+
+SaleType = Literal["retail", "wholesale"]
+SALE_TYPES: tuple[SaleType, ...] = ("retail", "wholesale")
+ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+AMOUNT_FIELDS = ("retail_sales", "retail_returns", "wholesale_sales", "wholesale_returns", "total_sales")
+
+
+class HistoryFilters(TypedDict, total=False):
+    """The optional filters every history selector takes, besides the inclusive date range."""
+
+    branch_ids: Iterable[UUID | str] | None
+    employee_ids: Iterable[UUID | str] | None
+    sale_type: SaleType | None
+    unassigned_only: bool
+
+
+def _money(value: Decimal | int | None) -> Decimal:
+    return Decimal(value or 0).quantize(CENT)
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """The payroll figures of one history row or of any sum of rows."""
+
+    retail_sales: Decimal = ZERO
+    retail_returns: Decimal = ZERO
+    wholesale_sales: Decimal = ZERO
+    wholesale_returns: Decimal = ZERO
+    total_sales: Decimal = ZERO
+    cheque_count: int = 0
+
+    @classmethod
+    def from_values(cls, values: dict) -> Figures:
+        return cls(
+            **{name: _money(values.get(name)) for name in AMOUNT_FIELDS},
+            cheque_count=int(values.get("cheque_count") or 0),
+        )
+
+    def projected(self, sale_type: SaleType | None) -> Figures:
+        """Only the figures of ``sale_type`` (None: all of them, as stored)."""
+        if sale_type == "retail":
+            return Figures(
+                retail_sales=self.retail_sales,
+                retail_returns=self.retail_returns,
+                total_sales=self.retail_sales - self.retail_returns,
+                cheque_count=self.cheque_count,
+            )
+        if sale_type == "wholesale":
+            return Figures(
+                wholesale_sales=self.wholesale_sales,
+                wholesale_returns=self.wholesale_returns,
+                total_sales=self.wholesale_sales - self.wholesale_returns,
+            )
+        return self
+
+    def __add__(self, other: Figures) -> Figures:
+        return Figures(
+            **{name: getattr(self, name) + getattr(other, name) for name in AMOUNT_FIELDS},
+            cheque_count=self.cheque_count + other.cheque_count,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryRow:
+    date: date
+    branch_id: UUID
+    branch_name: str
+    employee_id: UUID | None
+    employee_name: str  # "" for unassigned
+    employee_key: str
+    figures: Figures
+
+    @property
+    def is_unassigned(self) -> bool:
+        return self.employee_key == UNASSIGNED
+
+
+@dataclass(frozen=True, slots=True)
+class Subtotal:
+    """One line of a per-branch or per-employee table. ``key`` is a branch id or an employee key."""
+
+    key: str
+    name: str  # "" for the unassigned line
+    figures: Figures
+    rows: int = 0
+
+    @property
+    def is_unassigned(self) -> bool:
+        return self.key == UNASSIGNED
+
+
+@dataclass(frozen=True, slots=True)
+class BranchSeries:
+    branch_id: UUID
+    name: str
+    totals: list[Decimal]  # one per day of DailyTotals.days, 0.00 on days without sales
+
+
+@dataclass(frozen=True, slots=True)
+class DailyTotals:
+    days: list[date]
+    series: list[BranchSeries]
+
+    @property
+    def peak(self) -> Decimal:
+        return max((v for s in self.series for v in s.totals), default=ZERO)
+
+    @property
+    def trough(self) -> Decimal:
+        # Net totals can go below zero on a day of big returns; the chart's axis must show it.
+        return min((v for s in self.series for v in s.totals), default=ZERO)
+
+
+# --------------------------------------------------------------------------- filtered history rows
+
+
+def _filtered(
+    *,
+    date_from: date,
+    date_to: date,
+    branch_ids: Iterable[UUID | str] | None = None,
+    employee_ids: Iterable[UUID | str] | None = None,
+    sale_type: SaleType | None = None,
+    unassigned_only: bool = False,
+) -> QuerySet[DailySalesHistory]:
+    if sale_type not in (None, *SALE_TYPES):
+        raise ValueError(f"unknown sale type {sale_type!r}")
+    qs = DailySalesHistory.objects.filter(date__gte=date_from, date__lte=date_to)
+    if branch_ids is not None:
+        qs = qs.filter(branch_id__in=list(branch_ids))
+    if unassigned_only:
+        qs = qs.filter(employee_key=UNASSIGNED)
+    elif employee_ids is not None:
+        qs = qs.filter(employee_key__in=[str(UUID(str(pk))) for pk in employee_ids])
+    # Rows without activity (possible after a re-aggregation zeroes a day) are not history.
+    if sale_type == "retail":
+        qs = qs.exclude(retail_sales=0, retail_returns=0, cheque_count=0)
+    elif sale_type == "wholesale":
+        qs = qs.exclude(wholesale_sales=0, wholesale_returns=0)
+    else:
+        qs = qs.exclude(
+            retail_sales=0, retail_returns=0, wholesale_sales=0, wholesale_returns=0, cheque_count=0
+        )
+    return qs
+
+
+def history_rows(
+    *, date_from: date, date_to: date, **filters: Unpack[HistoryFilters]
+) -> QuerySet[DailySalesHistory]:
+    """History rows of the inclusive range, ordered by date, branch name, employee name.
+
+    A queryset so that it can be paginated; turn a page into figures with :func:`as_history_rows`.
+    """
+    return _filtered(date_from=date_from, date_to=date_to, **filters).order_by(
+        "date", "branch__name", "employee__full_name", "employee_key"
+    )
+
+
+def as_history_rows(
+    records: Iterable[DailySalesHistory], *, sale_type: SaleType | None = None
+) -> list[HistoryRow]:
+    """History rows with names and (projected) figures; two name queries, no FK traversal."""
+    records = list(records)
+    branch_names = _branch_names({r.branch_id for r in records})
+    employee_names = _employee_names({r.employee_id for r in records if r.employee_id})
+    return [
+        HistoryRow(
+            date=r.date,
+            branch_id=r.branch_id,
+            branch_name=branch_names.get(r.branch_id, ""),
+            employee_id=r.employee_id,
+            employee_name=employee_names.get(r.employee_id, "") if r.employee_id else "",
+            employee_key=r.employee_key,
+            figures=Figures.from_values(vars(r)).projected(sale_type),
+        )
+        for r in records
+    ]
+
+
+@dataclass(slots=True)
+class _Sum:
+    """Running sums of history rows. Decimal in Python on purpose: SQLite's SUM() over a decimal
+    column adds floats and drifts by tens of tiyin over a month of a busy chain."""
+
+    retail_sales: Decimal = ZERO
+    retail_returns: Decimal = ZERO
+    wholesale_sales: Decimal = ZERO
+    wholesale_returns: Decimal = ZERO
+    total_sales: Decimal = ZERO
+    cheque_count: int = 0
+    rows: int = 0
+
+    def add(self, values: tuple) -> None:
+        rs, rr, ws, wr, total, cheques = values
+        self.retail_sales += rs
+        self.retail_returns += rr
+        self.wholesale_sales += ws
+        self.wholesale_returns += wr
+        self.total_sales += total
+        self.cheque_count += cheques
+        self.rows += 1
+
+    def figures(self, sale_type: SaleType | None) -> Figures:
+        return Figures(
+            **{name: _money(getattr(self, name)) for name in AMOUNT_FIELDS}, cheque_count=self.cheque_count
+        ).projected(sale_type)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryOverview:
+    """Everything the history page shows besides the rows, computed in one pass over the filtered set."""
+
+    totals: Figures
+    rows: int
+    branches: list[Subtotal]
+    employees: list[Subtotal]
+    daily: DailyTotals
+
+
+def history_overview(
+    *, date_from: date, date_to: date, **filters: Unpack[HistoryFilters]
+) -> HistoryOverview:
+    """Totals row, per-branch and per-employee subtotals and the chart series of the filtered set."""
+    sale_type = filters.get("sale_type")
+    total = _Sum()
+    by_branch: dict[UUID, _Sum] = {}
+    by_employee: dict[str, _Sum] = {}
+    by_day_branch: dict[tuple[date, UUID], _Sum] = {}
+    records = (
+        _filtered(date_from=date_from, date_to=date_to, **filters)
+        .order_by()
+        .values_list("date", "branch_id", "employee_key", *AMOUNT_FIELDS, "cheque_count")
+        .iterator(chunk_size=2000)
+    )
+    for day, branch_id, employee_key, *values in records:
+        figures = tuple(values)
+        total.add(figures)
+        by_branch.setdefault(branch_id, _Sum()).add(figures)
+        by_employee.setdefault(employee_key, _Sum()).add(figures)
+        by_day_branch.setdefault((day, branch_id), _Sum()).add(figures)
+
+    branch_names = _branch_names(by_branch)
+    employee_names = _employee_names(UUID(key) for key in by_employee if key != UNASSIGNED)
+    branches = sorted(
+        (
+            Subtotal(key=str(pk), name=branch_names.get(pk, ""), figures=acc.figures(sale_type),
+                     rows=acc.rows)
+            for pk, acc in by_branch.items()
+        ),
+        key=lambda line: (line.name, line.key),
+    )
+    employees = sorted(
+        (
+            Subtotal(
+                key=key,
+                name="" if key == UNASSIGNED else employee_names.get(UUID(key), ""),
+                figures=acc.figures(sale_type),
+                rows=acc.rows,
+            )
+            for key, acc in by_employee.items()
+        ),
+        # Unassigned last: it is nobody's pay, and payroll reads the named lines.
+        key=lambda line: (line.is_unassigned, line.name, line.key),
+    )
+    all_days = list(days(date_from, date_to))
+    position = {day: i for i, day in enumerate(all_days)}
+    series_totals: dict[UUID, list[Decimal]] = {pk: [ZERO] * len(all_days) for pk in by_branch}
+    for (day, branch_id), acc in by_day_branch.items():
+        series_totals[branch_id][position[day]] = acc.figures(sale_type).total_sales
+    series = [
+        BranchSeries(branch_id=pk, name=branch_names.get(pk, ""), totals=series_totals[pk])
+        for pk in (UUID(line.key) for line in branches)
+    ]
+    return HistoryOverview(
+        totals=total.figures(sale_type),
+        rows=total.rows,
+        branches=branches,
+        employees=employees,
+        daily=DailyTotals(days=all_days, series=series),
+    )
+
+
+def history_totals(*, date_from: date, date_to: date, **filters: Unpack[HistoryFilters]) -> Figures:
+    """The totals row of the filtered set."""
+    return history_overview(date_from=date_from, date_to=date_to, **filters).totals
+
+
+def subtotals_by_branch(
+    *, date_from: date, date_to: date, **filters: Unpack[HistoryFilters]
+) -> list[Subtotal]:
+    """Per-branch subtotals of the filtered set, by branch name."""
+    return history_overview(date_from=date_from, date_to=date_to, **filters).branches
+
+
+def subtotals_by_employee(
+    *, date_from: date, date_to: date, **filters: Unpack[HistoryFilters]
+) -> list[Subtotal]:
+    """Per-employee subtotals (over all branches) of the filtered set, by name; unassigned last."""
+    return history_overview(date_from=date_from, date_to=date_to, **filters).employees
+
+
+def daily_totals_by_branch(
+    *, date_from: date, date_to: date, **filters: Unpack[HistoryFilters]
+) -> DailyTotals:
+    """Net total per day and branch over the range (every day present, 0.00 without sales), for the chart."""
+    return history_overview(date_from=date_from, date_to=date_to, **filters).daily
+
+
+def _branch_names(ids: Iterable[UUID]) -> dict[UUID, str]:
+    ids = list(ids)
+    if not ids:
+        return {}
+    return dict(Branch.objects.filter(id__in=ids).values_list("id", "name"))
+
+
+def _employee_names(ids: Iterable[UUID]) -> dict[UUID, str]:
+    ids = list(ids)
+    if not ids:
+        return {}
+    return dict(Employee.objects.filter(id__in=ids).values_list("id", "full_name"))
+
+
+# --------------------------------------------------------------------------- monthly summary
+
+
+@dataclass(frozen=True, slots=True)
+class MonthlySummary:
+    month: date  # first day of the month
+    date_from: date
+    date_to: date
+    employees: list[Subtotal]
+    branches: list[Subtotal]
+    total: Figures
+
+
+def monthly_summary(*, month: date) -> MonthlySummary:
+    """Per employee and per branch: the figures the monthly payroll takes, for ``month``'s month."""
+    first, last = month_bounds(month)
+    overview = history_overview(date_from=first, date_to=last)
+    return MonthlySummary(
+        month=first, date_from=first, date_to=last,
+        employees=overview.employees, branches=overview.branches, total=overview.totals,
+    )
+
+
+# --------------------------------------------------------------------------- drill-down to facts
+
+
+def history_facts(*, date: date, branch_id: UUID | str, employee_key: str) -> list[SalesFact]:
+    """The SalesFact rows (REGOS documents) behind one history row, by time.
+
+    Rebuilt from the facts of that business day whose stock maps to the branch and whose attributed
+    user maps to the employee — or, for "unassigned", to no employee — with the mappings as they are
+    now, exactly as the sync re-aggregates a day. Each fact gets ``attributed_user_id`` set.
+    """
+    stock_ids = list(
+        StockMapping.objects.filter(branch_id=branch_id).values_list("regos_stock_id", flat=True)
+    )
+    if not stock_ids:
+        return []
+    mapped = dict(
+        SellerMapping.objects.filter(employee__isnull=False).values_list("regos_user_id", "employee_id")
+    )
+    facts = SalesFact.objects.filter(business_date=date, stock_id__in=stock_ids).order_by(
+        "occurred_at", "code"
+    )
+    mode = settings.REGOS_ATTRIBUTION
+    chosen = []
+    for fact in facts:
+        # The sync engine's own rule, so that the drill-down can never disagree with the history row.
+        user_id = attributed_user(
+            kind=fact.source_kind, seller_id=fact.seller_id, cashier_id=fact.cashier_id,
+            attached_user_id=fact.attached_user_id, mode=mode,
+        )
+        if DailySalesHistory.key_for(mapped.get(user_id)) == employee_key:
+            # Kept on the instance: the drill-down shows whom the document was counted for.
+            fact.attributed_user_id = user_id
+            chosen.append(fact)
+    return chosen
+
+
+def regos_user_names(*, user_ids: Iterable[int | None]) -> dict[int, str]:
+    """REGOS user id → full name as discovered (SellerMapping), for the ids that have one."""
+    ids = [pk for pk in user_ids if pk is not None]
+    if not ids:
+        return {}
+    return dict(SellerMapping.objects.filter(regos_user_id__in=ids).values_list("regos_user_id", "full_name"))
+
+
+def facts_figures(facts: Iterable[SalesFact]) -> Figures:
+    """The figures a set of facts adds up to (the drill-down's cross-check against its history row)."""
+    retail = retail_returns = wholesale = wholesale_returns = ZERO
+    cheques = 0
+    for fact in facts:
+        if fact.source_kind == "cheque" and fact.is_return:
+            retail_returns += fact.amount
+        elif fact.source_kind == "cheque":
+            retail += fact.amount
+            cheques += 1
+        elif fact.source_kind == "wholesale_return" or fact.is_return:
+            wholesale_returns += fact.amount
+        else:
+            wholesale += fact.amount
+    return Figures(
+        retail_sales=_money(retail),
+        retail_returns=_money(retail_returns),
+        wholesale_sales=_money(wholesale),
+        wholesale_returns=_money(wholesale_returns),
+        total_sales=_money(retail - retail_returns + wholesale - wholesale_returns),
+        cheque_count=cheques,
+    )
+
+
+# --------------------------------------------------------------------------- exports
+
+
+class ExportRow(NamedTuple):
+    """One line of export_sales (CSV/XLSX), in column order."""
+
+    date: date
+    branch: str
+    employee: str  # "" for unassigned
+    retail_sales: Decimal
+    retail_returns: Decimal
+    wholesale_sales: Decimal
+    wholesale_returns: Decimal
+    total_sales: Decimal
+    cheque_count: int
+
+
+EXPORT_COLUMNS: tuple[str, ...] = ExportRow._fields
+
+
+def export_rows(*, date_from: date, date_to: date, **filters: Unpack[HistoryFilters]) -> Iterator[ExportRow]:
+    """Export lines sorted by date, branch name, employee name (unassigned = "" first), streamed.
+
+    One query walked with a server-side iterator; one day is buffered at a time to sort it by names
+    (a day of even a big chain is a few hundred rows), so a month never sits in memory at once.
+    """
+    sale_type = filters.get("sale_type")
+    branch_names = dict(Branch.objects.values_list("id", "name"))
+    employee_names = dict(Employee.objects.values_list("id", "full_name"))
+    records = (
+        _filtered(date_from=date_from, date_to=date_to, **filters)
+        .order_by("date")
+        .values("date", "branch_id", "employee_id", "employee_key", *AMOUNT_FIELDS, "cheque_count")
+        .iterator(chunk_size=2000)
+    )
+    day: date | None = None
+    buffered: list[tuple[tuple[str, str, str], ExportRow]] = []
+    for values in records:
+        if values["date"] != day:
+            yield from _sorted_rows(buffered)
+            buffered, day = [], values["date"]
+        branch = branch_names.get(values["branch_id"], "")
+        employee = employee_names.get(values["employee_id"], "") if values["employee_id"] else ""
+        figures = Figures.from_values(values).projected(sale_type)
+        row = ExportRow(
+            values["date"], branch, employee, figures.retail_sales, figures.retail_returns,
+            figures.wholesale_sales, figures.wholesale_returns, figures.total_sales, figures.cheque_count,
+        )
+        buffered.append(((branch, employee, values["employee_key"]), row))
+    yield from _sorted_rows(buffered)
+
+
+def _sorted_rows(buffered: list[tuple[tuple[str, str, str], ExportRow]]) -> Iterator[ExportRow]:
+    # employee_key breaks ties between namesakes so that two exports are byte-identical.
+    for _key, row in sorted(buffered, key=lambda item: item[0]):
+        yield row

@@ -1,0 +1,299 @@
+"""Sales-history reports for accountants and admins, rendered inside the admin's look.
+
+Views stay thin: parse the query string with a form, call selectors, render. Every view needs a staff
+login (others go to the admin login) plus ``payroll.view_reports`` (exports: ``payroll.export_sales``);
+missing permission is a 403. Bad query strings render the form with its errors (status 400).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from functools import wraps
+from uuid import UUID
+
+from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from payroll import selectors
+from payroll.exports import (
+    CSV_CONTENT_TYPE,
+    XLSX_CONTENT_TYPE,
+    csv_lines,
+    export_filename,
+    write_xlsx,
+)
+from payroll.forms import HistoryFilterForm, MonthForm
+from payroll.models import UNASSIGNED, Branch, DailySalesHistory, Employee
+
+ROWS_PER_PAGE = 50
+VIEW_REPORTS = "payroll.view_reports"
+EXPORT_SALES = "payroll.export_sales"
+
+
+def permission_required(permission: str) -> Callable:
+    """Staff login first (others go to the admin login), then 403 without ``permission``."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def checked(request: HttpRequest, *args, **kwargs) -> HttpResponse:  # type: ignore[no-untyped-def]
+            if not request.user.has_perm(permission):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        # Figures change with every sync: never served from a browser or proxy cache, like admin views.
+        return staff_member_required(never_cache(checked))
+
+    return decorator
+
+
+def _page_context(request: HttpRequest, title: str, **extra: object) -> dict:
+    return {**admin.site.each_context(request), "title": title, **extra}
+
+
+# --------------------------------------------------------------------------- history
+
+
+@require_GET
+@permission_required(VIEW_REPORTS)
+def history(request: HttpRequest) -> HttpResponse:
+    form = HistoryFilterForm(request.GET)
+    if not form.is_valid():
+        return _invalid_filters(request, form)
+    first, last = form.cleaned_data["date_from"], form.cleaned_data["date_to"]
+    filters = form.filters()
+    query = form.query_string()
+    rows = selectors.history_rows(date_from=first, date_to=last, **filters)
+    page = Paginator(rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
+    overview = selectors.history_overview(date_from=first, date_to=last, **filters)
+    form.show_effective_filters()
+    context = _page_context(
+        request, _("Sales history"),
+        form=form,
+        date_from=first,
+        date_to=last,
+        sale_type=filters.get("sale_type"),
+        page_obj=page,
+        rows=[
+            (row, _facts_url(row, query))
+            for row in selectors.as_history_rows(page.object_list, sale_type=filters.get("sale_type"))
+        ],
+        overview=overview,
+        chart=svg_chart(overview.daily),
+        query=query,
+        **_export_links(request, query),
+        **_mapping_links(request),
+    )
+    return render(request, "payroll/history.html", context)
+
+
+def _facts_url(row: selectors.HistoryRow, query: str) -> str:
+    url = reverse("reports:history_facts", args=[row.date.isoformat(), row.branch_id, row.employee_key])
+    return f"{url}?{query}"
+
+
+def _export_links(request: HttpRequest, query: str) -> dict:
+    if not request.user.has_perm(EXPORT_SALES):
+        return {"export_csv_url": None, "export_xlsx_url": None}
+    return {
+        "export_csv_url": f"{reverse('reports:export_csv')}?{query}",
+        "export_xlsx_url": f"{reverse('reports:export_xlsx')}?{query}",
+    }
+
+
+# Where an admin fixes an "unassigned" row: the panel's list of unmapped REGOS users, else the admin.
+MAPPING_PAGES = ("sync_panel:unmapped", "admin:sync_sellermapping_changelist")
+
+
+def _mapping_links(request: HttpRequest) -> dict:
+    """Admin-only control: a link to map the REGOS user behind an "unassigned" row."""
+    if not request.user.has_perm("sync.change_sellermapping"):
+        return {"seller_mapping_url": None}
+    for name in MAPPING_PAGES:
+        try:
+            return {"seller_mapping_url": reverse(name)}
+        except NoReverseMatch:  # that page is not mounted in this build
+            continue
+    return {"seller_mapping_url": None}
+
+
+def _invalid_filters(request: HttpRequest, form: HistoryFilterForm) -> HttpResponse:
+    context = _page_context(request, _("Sales history"), form=form, invalid=True)
+    return render(request, "payroll/history.html", context, status=400)
+
+
+# --------------------------------------------------------------------------- drill-down
+
+
+@require_GET
+@permission_required(VIEW_REPORTS)
+def history_facts(request: HttpRequest, day: str, branch_id: UUID, employee_key: str) -> HttpResponse:
+    try:
+        business_day = date.fromisoformat(day)
+    except ValueError:
+        raise Http404("bad date")
+    branch = get_object_or_404(Branch, pk=branch_id)
+    employee = None
+    if employee_key != UNASSIGNED:
+        try:
+            employee = get_object_or_404(Employee, pk=UUID(employee_key))
+        except ValueError:
+            raise Http404("bad employee")
+    record = DailySalesHistory.objects.filter(
+        date=business_day, branch=branch, employee_key=employee_key
+    ).first()
+    facts = selectors.history_facts(date=business_day, branch_id=branch.pk, employee_key=employee_key)
+    user_names = selectors.regos_user_names(user_ids={f.attributed_user_id for f in facts})
+    back_query = request.GET.urlencode()
+    context = _page_context(
+        request, _("Documents behind a history row"),
+        business_day=business_day,
+        branch=branch,
+        employee=employee,
+        row_figures=selectors.Figures.from_values(vars(record)) if record else None,
+        facts_figures=selectors.facts_figures(facts),
+        facts=[(fact, user_names.get(fact.attributed_user_id, "")) for fact in facts],
+        back_url=f"{reverse('reports:history')}?{back_query}" if back_query else reverse("reports:history"),
+        **_mapping_links(request),
+    )
+    return render(request, "payroll/history_facts.html", context)
+
+
+# --------------------------------------------------------------------------- monthly summary
+
+
+@require_GET
+@permission_required(VIEW_REPORTS)
+def summary(request: HttpRequest) -> HttpResponse:
+    form = MonthForm(request.GET)
+    if not form.is_valid():
+        context = _page_context(request, _("Monthly summary"), form=form, invalid=True)
+        return render(request, "payroll/summary.html", context, status=400)
+    month = form.cleaned_data["month"]
+    result = selectors.monthly_summary(month=month)
+    form.data = QueryDict(f"month={month:%Y-%m}")
+    previous, following = MonthForm.neighbours(month)
+    query = f"date_from={result.date_from.isoformat()}&date_to={result.date_to.isoformat()}"
+    context = _page_context(
+        request, _("Monthly summary"),
+        form=form,
+        summary=result,
+        previous_month=f"{previous:%Y-%m}",
+        next_month=f"{following:%Y-%m}",
+        history_url=f"{reverse('reports:history')}?{query}",
+        **_export_links(request, query),
+    )
+    return render(request, "payroll/summary.html", context)
+
+
+# --------------------------------------------------------------------------- exports
+
+
+@require_GET
+@permission_required(EXPORT_SALES)
+def export(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The filtered view as CSV or XLSX, in exactly the format of ``manage.py export_sales``."""
+    form = HistoryFilterForm(request.GET)
+    if not form.is_valid():
+        return _invalid_filters(request, form)
+    first, last = form.cleaned_data["date_from"], form.cleaned_data["date_to"]
+    rows = selectors.export_rows(date_from=first, date_to=last, **form.filters())
+    filename = export_filename(first, last, fmt)
+    if fmt == "csv":
+        response = StreamingHttpResponse(
+            (line.encode() for line in csv_lines(rows)), content_type=CSV_CONTENT_TYPE
+        )
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+    # openpyxl needs a seekable file to finish the zip; small exports stay in memory.
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 — FileResponse closes it
+    write_xlsx(rows, spool)
+    spool.seek(0)
+    return FileResponse(spool, as_attachment=True, filename=filename, content_type=XLSX_CONTENT_TYPE)
+
+
+# --------------------------------------------------------------------------- the chart (server-side SVG)
+
+CHART_WIDTH, CHART_HEIGHT = 960, 280
+PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 96, 12, 12, 36
+PALETTE = ("#2f6fb0", "#d9822b", "#2e9e5b", "#c23b4e", "#7a4fb5", "#8c6d31", "#d45fa6", "#5f6b7a", "#1fa3a3",
+           "#a3a31f")
+
+
+def _nice_ceiling(value: Decimal) -> Decimal:
+    """The next "round" number ≥ value (1, 2, 2.5, 5 × 10ⁿ) so that gridlines get readable labels."""
+    if value <= 0:
+        return Decimal(0)
+    exponent = Decimal(10) ** (len(str(int(value))) - 1)
+    for step in (1, 2, Decimal("2.5"), 5, 10):
+        if value <= step * exponent:
+            return step * exponent
+    return 10 * exponent
+
+
+def _n(value: float | Decimal) -> str:
+    # Coordinates as plain strings: a template would localize a float into "96,5" in Uzbek/Russian.
+    return f"{float(value):.1f}"
+
+
+def svg_chart(data: selectors.DailyTotals) -> dict:
+    """Geometry of a line chart (one line per branch, a point per day) for payroll/_chart.svg.html."""
+    plot_width = CHART_WIDTH - PLOT_LEFT - PLOT_RIGHT
+    plot_height = CHART_HEIGHT - PLOT_TOP - PLOT_BOTTOM
+    top = _nice_ceiling(data.peak)
+    bottom = -_nice_ceiling(-data.trough) if data.trough < 0 else Decimal(0)
+    span = (top - bottom) or Decimal(1)
+    count = len(data.days)
+
+    def x(i: int) -> float:
+        return PLOT_LEFT + (plot_width / 2 if count == 1 else plot_width * i / (count - 1))
+
+    def y(value: Decimal) -> float:
+        return PLOT_TOP + float((top - value) / span) * plot_height
+
+    gridlines = [
+        {"y": _n(y(bottom + span * i / 4)), "label": number_format(bottom + span * i / 4, 0, use_l10n=True,
+                                                                    force_grouping=True)}
+        for i in range(5)
+    ]
+    label_every = max(1, -(-count // 16))  # at most 16 day labels under the axis
+    day_labels = [{"x": _n(x(i)), "day": day} for i, day in enumerate(data.days) if i % label_every == 0]
+    series = []
+    for n, line in enumerate(data.series):
+        points = [
+            {"x": _n(x(i)), "y": _n(y(value)), "day": data.days[i], "value": value}
+            for i, value in enumerate(line.totals)
+        ]
+        series.append({
+            "name": line.name,
+            "color": PALETTE[n % len(PALETTE)],
+            "points": points,
+            "polyline": " ".join(f"{p['x']},{p['y']}" for p in points),
+            "total": sum(line.totals, Decimal(0)),
+        })
+    return {
+        "width": str(CHART_WIDTH),
+        "height": str(CHART_HEIGHT),
+        "plot_left": _n(PLOT_LEFT),
+        "axis_label_x": _n(PLOT_LEFT - 8),
+        "plot_right": _n(CHART_WIDTH - PLOT_RIGHT),
+        "plot_top": _n(PLOT_TOP),
+        "plot_bottom": _n(PLOT_TOP + plot_height),
+        "zero_y": _n(y(Decimal(0))),
+        "label_y": _n(CHART_HEIGHT - 12),
+        "gridlines": gridlines,
+        "day_labels": day_labels,
+        "series": series,
+        "empty": not data.series,
+    }
