@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
 from django.utils import translation
+from django.utils.translation import gettext_noop
 
 from payroll.dates import days as days_between
 from payroll.dates import lookback_window
@@ -111,10 +112,12 @@ def _error_texts(exc: BaseException) -> tuple[str, str]:
             rest = hint.removeprefix("REGOS rate limit: ")
             hint = f"REGOS rate limit: retried {exc.attempts} times. {rest}"
     elif isinstance(exc, RunAbandoned):
-        message, hint = str(exc), "Another process marked this run as stopped; start a new sync."
+        message, hint = str(exc), gettext_noop("Another process marked this run as stopped; start a new sync.")
     else:
         message = f"{exc.__class__.__name__}: {exc}"
-        hint = "An unexpected error stopped the sync; the completed days are kept. See the server log."
+        hint = gettext_noop(
+            "An unexpected error stopped the sync; the completed days are kept. See the server log."
+        )
     one_line = " ".join(mask_key(message).split())
     return one_line[:2000], " ".join(mask_key(hint).split())
 
