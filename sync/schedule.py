@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.conf import settings
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from sync.inbox import events_enabled, inbox_replay, inbox_sweep, kv_get, kv_set, stamp
 from sync.models import KeyValue, SyncRun
@@ -133,7 +133,9 @@ def schedules_get() -> list[dict[str, object]]:
 
 
 def _record_job_error(exc: BaseException) -> None:
-    hint = str(getattr(exc, "hint", "") or "")
+    # Stored as the English msgid, like a run's hint; pages translate it for their reader.
+    with translation.override(None):
+        hint = str(getattr(exc, "hint", "") or "")
     kv_set(SCHEDULE_ERROR_KEY, json.dumps(
         {"at": timezone.now().isoformat(), "error": str(exc)[:500], "hint": hint[:500]}
     ))

@@ -250,7 +250,7 @@ def sync_run_finalize(*, run_id: uuid.UUID | str, failed: list[tuple[date, date,
         error = " ".join("; ".join(f"{first}..{last}: {message}" for first, last, message in failed).split())
         error, hint = (
             mask_key(error)[:2000],
-            "Some days were not synced; the finished days are kept. Sync again.",
+            gettext_noop("Some days were not synced; the finished days are kept. Sync again."),
         )
     runs.run_finish(run, status=status, error=error, error_hint=hint, progress=progress, days_done=done)
     run.refresh_from_db()

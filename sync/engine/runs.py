@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import IntegrityError
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from payroll.dates import days, today
 from sync.models import SyncGate, SyncRun
@@ -113,10 +114,10 @@ def run_fail_if_stale(run: SyncRun) -> bool:
         return False
     if run.status == SyncRun.Status.RUNNING:
         error = "The worker stopped: no heartbeat for more than REGOS_RUN_STALE_AFTER_S seconds."
-        hint = "Check that the worker (manage.py qcluster) is running, then sync again."
+        hint = gettext_noop("Check that the worker (manage.py qcluster) is running, then sync again.")
     else:
         error = "The run was never started by a worker."
-        hint = "Check that the worker (manage.py qcluster) is running, then sync again."
+        hint = gettext_noop("Check that the worker (manage.py qcluster) is running, then sync again.")
     done = SyncRun.objects.filter(id=run.id, status=run.status, heartbeat_at=run.heartbeat_at).update(
         status=SyncRun.Status.FAILED, finished_at=timezone.now(), error=error, error_hint=hint
     )

@@ -1,0 +1,369 @@
+"""Translations: every string of ours is translated in Uzbek (Latin) and Russian, the committed .mo files
+match the .po files, real pages render translated, and ``makemessages`` finds nothing new.
+
+The .po files are read with a tiny parser (no polib in the venv); the .mo files are compared with what
+Debian's ``msgfmt`` (package ``gettext``, which ``make test`` installs) builds from the .po files.
+"""
+
+from __future__ import annotations
+
+import ast
+import gettext
+import html
+import re
+import shutil
+import subprocess
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.management import call_command
+from django.utils import translation
+
+from sync.models import SyncRun
+from sync.regos.errors import RegosAccessError, RegosRateLimitError
+from sync.services import _error_texts
+
+BASE_DIR = Path(django_settings.BASE_DIR)
+LOCALE_DIR = BASE_DIR / "locale"
+LANGUAGES = ("uz", "ru")
+# The documented extraction: ``manage.py makemessages -l uz -l ru --ignore=.venv --ignore=bench --ignore=tests``.
+MAKEMESSAGES_IGNORE = [".venv", "bench", "tests"]
+
+
+# --- a tiny .po parser ------------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    msgid: str = ""
+    msgid_plural: str | None = None
+    msgctxt: str | None = None
+    msgstr: dict[int, str] = field(default_factory=dict)
+    flags: set[str] = field(default_factory=set)
+    line: int = 0
+
+    @property
+    def key(self) -> tuple[str | None, str]:
+        return self.msgctxt, self.msgid
+
+
+def _unquote(text: str, path: Path, line: int) -> str:
+    text = text.strip()
+    if not (len(text) >= 2 and text[0] == text[-1] == '"'):
+        raise AssertionError(f"{path}:{line}: expected a quoted string, got {text!r}")
+    return ast.literal_eval(text)  # PO strings use C escapes, which Python's literal syntax covers
+
+
+def parse_po(path: Path) -> tuple[dict[str, str], list[Entry]]:
+    """(header fields, entries) of a .po file; obsolete ``#~`` entries are returned with flag 'obsolete'."""
+    entries: list[Entry] = []
+    current: Entry | None = None
+    target: tuple[str, int] | None = None  # which field continuation lines extend
+    pending_flags: set[str] = set()
+    obsolete = False
+
+    def finish() -> None:
+        nonlocal current, pending_flags, obsolete
+        if current is not None:
+            entries.append(current)
+        current, pending_flags, obsolete = None, set(), False
+
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        line = raw.rstrip()
+        if line.startswith("#~|"):
+            continue
+        if line.startswith("#~"):
+            obsolete, line = True, line[2:].strip()
+            if not line:
+                continue
+        if not line:
+            finish()
+            target = None
+            continue
+        if line.startswith("#,"):
+            if current is not None and current.msgstr:
+                finish()
+            pending_flags |= {flag.strip() for flag in line[2:].split(",") if flag.strip()}
+            continue
+        if line.startswith("#"):
+            continue
+        keyword, _, rest = line.partition(" ")
+        if line.startswith('"'):
+            if current is None or target is None:
+                raise AssertionError(f"{path}:{number}: continuation line outside an entry")
+            name, index = target
+            text = _unquote(line, path, number)
+            if name == "msgstr":
+                current.msgstr[index] += text
+            else:
+                setattr(current, name, (getattr(current, name) or "") + text)
+            continue
+        if keyword in ("msgctxt", "msgid") and current is not None and current.msgstr:
+            finish()
+        if current is None:
+            current = Entry(line=number, flags=set(pending_flags) | ({"obsolete"} if obsolete else set()))
+        match = re.fullmatch(r"msgstr\[(\d+)\]", keyword)
+        if keyword in ("msgctxt", "msgid", "msgid_plural"):
+            setattr(current, keyword, _unquote(rest, path, number))
+            target = (keyword, 0)
+        elif keyword == "msgstr" or match:
+            index = int(match[1]) if match else 0
+            current.msgstr[index] = _unquote(rest, path, number)
+            target = ("msgstr", index)
+        else:
+            raise AssertionError(f"{path}:{number}: cannot parse {raw!r}")
+    finish()
+
+    header_entries = [e for e in entries if e.msgid == "" and e.msgctxt is None]
+    assert len(header_entries) == 1, f"{path}: expected exactly one header entry"
+    header = {}
+    for header_line in header_entries[0].msgstr[0].splitlines():
+        name, _, value = header_line.partition(":")
+        header[name.strip()] = value.strip()
+    return header, [e for e in entries if e is not header_entries[0]]
+
+
+def po_path(language: str) -> Path:
+    return LOCALE_DIR / language / "LC_MESSAGES" / "django.po"
+
+
+def nplurals(header: dict[str, str]) -> int:
+    match = re.search(r"nplurals\s*=\s*(\d+)", header.get("Plural-Forms", ""))
+    assert match, "the .po header has no Plural-Forms"
+    return int(match[1])
+
+
+# %(name)s / %s / %d (not %%), {name} and HTML tags must survive translation unchanged.
+_PLACEHOLDER = re.compile(
+    r"%\([^)]+\)[#0 +\-]*\d*(?:\.\d+)?[sdifrx]"
+    r"|%[#0 +\-]*\d*(?:\.\d+)?[sdifrx]"
+    r"|\{[A-Za-z_][A-Za-z0-9_]*\}"
+    r"|</?[A-Za-z][^>]*>"
+)
+
+
+def placeholders(text: str) -> Counter[str]:
+    return Counter(_PLACEHOLDER.findall(text.replace("%%", "")))
+
+
+# --- (a) every msgid translated, nothing fuzzy, placeholders kept -----------------------------------
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_po_header_names_its_language_and_plural_forms(language: str) -> None:
+    header, _entries = parse_po(po_path(language))
+    assert header["Language"] == language
+    assert "charset=UTF-8" in header["Content-Type"]
+    assert nplurals(header) == {"uz": 1, "ru": 3}[language]
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_msgid_is_translated_and_nothing_is_fuzzy(language: str) -> None:
+    header, entries = parse_po(po_path(language))
+    forms = nplurals(header)
+    assert len(entries) > 100, "the catalog looks truncated"
+    problems = []
+    for entry in entries:
+        where = f"line {entry.line}: {entry.msgid!r}"
+        if "obsolete" in entry.flags:
+            problems.append(f"{where}: obsolete entry (run makemessages with --no-obsolete)")
+        if "fuzzy" in entry.flags:
+            problems.append(f"{where}: fuzzy")
+        expected = list(range(forms)) if entry.msgid_plural is not None else [0]
+        if sorted(entry.msgstr) != expected:
+            problems.append(f"{where}: msgstr forms {sorted(entry.msgstr)}, expected {expected}")
+        problems += [f"{where}: msgstr[{i}] is empty" for i, text in entry.msgstr.items() if not text.strip()]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_placeholders_and_markup_survive_translation(language: str) -> None:
+    _header, entries = parse_po(po_path(language))
+    problems = []
+    for entry in entries:
+        # Every plural form gets the same placeholders: Russian form 0 also serves 21, 31…, and
+        # ngettext formats whichever form it picks with the same values.
+        want = placeholders(entry.msgid) | placeholders(entry.msgid_plural or "")
+        for index, text in entry.msgstr.items():
+            got = placeholders(text)
+            if got != want:
+                problems.append(f"line {entry.line}: {entry.msgid!r} [{index}]: {dict(got)} != {dict(want)}")
+    assert not problems, "\n".join(problems)
+
+
+def test_uzbek_is_latin_script_with_one_apostrophe_convention() -> None:
+    _header, entries = parse_po(po_path("uz"))
+    cyrillic = re.compile(r"[\u0400-\u04FF]")
+    # o'/g' (and the tutuq belgisi) are written with the ASCII apostrophe throughout, like "O'zbekcha".
+    other_apostrophe = re.compile(r"[OoGg][\u02BB\u02BC\u2018\u2019`]|[a-z][\u02BC\u2019](?=[a-z])")
+    problems = []
+    for entry in entries:
+        for text in entry.msgstr.values():
+            if cyrillic.search(text):
+                problems.append(f"line {entry.line}: Cyrillic in {text!r}")
+            if other_apostrophe.search(text):
+                problems.append(f"line {entry.line}: use ' for o'/g' in {text!r}")
+    assert not problems, "\n".join(problems)
+
+
+# --- (b) the committed .mo files are compiled from the committed .po files --------------------------
+
+
+def _catalog(mo: Path) -> gettext.GNUTranslations:
+    with mo.open("rb") as handle:
+        return gettext.GNUTranslations(handle)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_committed_mo_matches_the_po(language: str, tmp_path: Path) -> None:
+    msgfmt = shutil.which("msgfmt")
+    assert msgfmt, "msgfmt not found: install Debian's gettext (make test does)"
+    fresh = tmp_path / "django.mo"
+    subprocess.run([msgfmt, "--check-format", "-o", str(fresh), str(po_path(language))], check=True)
+    committed_mo = po_path(language).with_suffix(".mo")
+    assert committed_mo.exists(), f"{committed_mo} is missing: run manage.py compilemessages"
+    committed, expected = _catalog(committed_mo), _catalog(fresh)
+    # The header ("" key) carries POT-Creation-Date, which makemessages bumps on every run: compare
+    # the messages and the plural rule, not the timestamp.
+    messages = {k: v for k, v in committed._catalog.items() if k != ""}  # noqa: SLF001
+    wanted = {k: v for k, v in expected._catalog.items() if k != ""}  # noqa: SLF001
+    assert messages == wanted, f"{committed_mo} is stale: run manage.py compilemessages --ignore=.venv"
+    assert [committed.plural(n) for n in range(200)] == [expected.plural(n) for n in range(200)]
+
+
+# --- (c) real pages render translated --------------------------------------------------------------
+
+# page -> (msgid, {language: translation}); each msgid is shown on that page.
+PAGES = {
+    "/": ("Control panel", {"ru": "Панель управления", "uz": "Boshqaruv paneli"}),
+    "/reports/history/": ("Sales history", {"ru": "История продаж", "uz": "Savdo tarixi"}),
+    "/reports/summary/": ("Monthly summary", {"ru": "Месячная сводка", "uz": "Oylik hisobot"}),
+    "/sync/now/": ("Sync now", {"ru": "Синхронизировать сейчас", "uz": "Hozir sinxronlash"}),
+    "/sync/mappings/": ("Refresh from REGOS", {"ru": "Обновить из REGOS", "uz": "REGOS dan yangilash"}),
+}
+
+
+def page_text(client, url: str, language: str) -> str:  # noqa: ANN001
+    client.cookies[django_settings.LANGUAGE_COOKIE_NAME] = language
+    response = client.get(url)
+    assert response.status_code == 200, f"{url}: {response.status_code}"
+    assert response.headers["Content-Language"] == language
+    return html.unescape(response.content.decode())
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("url", list(PAGES))
+def test_pages_render_translated(client, admin_user, url: str, language: str) -> None:  # noqa: ANN001
+    client.force_login(admin_user)
+    text = page_text(client, url, language)
+    msgid, translated = PAGES[url]
+    assert translated[language] in text
+    assert msgid not in text
+    assert f'lang="{language}"' in text
+
+
+@pytest.mark.parametrize("url", list(PAGES))
+def test_pages_in_english_show_the_source_strings(client, admin_user, url: str) -> None:  # noqa: ANN001
+    """The counter-check: the strings above are really on these pages (else the test proves nothing)."""
+    client.force_login(admin_user)
+    text = page_text(client, url, "en")
+    msgid, translated = PAGES[url]
+    assert msgid in text
+    assert translated["ru"] not in text and translated["uz"] not in text
+
+
+def test_accept_language_alone_switches_to_russian(client, admin_user) -> None:  # noqa: ANN001
+    client.force_login(admin_user)
+    response = client.get("/reports/history/", HTTP_ACCEPT_LANGUAGE="ru")
+    assert "История продаж" in response.content.decode()
+
+
+# --- (d) a stored English hint is shown translated -------------------------------------------------
+
+
+def failed_run(hint: str) -> SyncRun:
+    return SyncRun.objects.create(
+        trigger=SyncRun.Trigger.SCHEDULE,
+        date_from=date(2026, 11, 20),
+        date_to=date(2026, 11, 22),
+        days_total=3,
+        status=SyncRun.Status.FAILED,
+        error="DocCheque/Get: access denied",
+        error_hint=hint,
+    )
+
+
+def test_a_failed_runs_hint_is_stored_in_english_and_shown_in_russian(client, admin_user) -> None:  # noqa: ANN001
+    with translation.override("ru"):  # whatever language the worker runs in, the msgid is stored
+        _error, hint = _error_texts(RegosAccessError("DocCheque/Get: access denied", code=1096))
+    with translation.override(None):
+        assert hint == str(RegosAccessError.hint)
+    run = failed_run(hint)
+    client.force_login(admin_user)
+    text = page_text(client, f"/sync/runs/{run.pk}/", "ru")
+    assert "Ключ REGOS отклонён: проверьте REGOS_INTEGRATION_KEY и права пользователя интеграции." in text
+    assert hint not in text
+    uz = page_text(client, f"/sync/runs/{run.pk}/", "uz")
+    assert "REGOS kaliti rad etildi" in uz and hint not in uz
+
+
+@pytest.mark.parametrize(
+    ("attempts", "russian"),
+    [(1, "Выполнен 1 повтор."), (3, "Выполнено 3 повтора."), (5, "Выполнено 5 повторов.")],
+)
+def test_a_rate_limit_hint_gets_the_russian_plural(client, admin_user, attempts: int, russian: str) -> None:  # noqa: ANN001
+    _error, hint = _error_texts(RegosRateLimitError("DocCheque/Get: 8213", attempts=attempts))
+    run = failed_run(hint)
+    client.force_login(admin_user)
+    text = page_text(client, f"/sync/runs/{run.pk}/", "ru")
+    limit = "Лимит запросов REGOS: возможно, этот же ключ использует другая программа. Попробуйте позже."
+    assert f"{limit} {russian}" in text
+    assert "Try again later" not in text
+    uz = page_text(client, f"/sync/runs/{run.pk}/", "uz")
+    assert f"{attempts} marta qayta urinildi." in uz
+
+
+# --- (e) makemessages finds nothing new ------------------------------------------------------------
+
+
+def test_makemessages_finds_no_new_or_stale_msgids(tmp_path: Path, settings, monkeypatch) -> None:  # noqa: ANN001
+    """Extract from a copy of the sources into a copy of locale/: the .po files must come out unchanged
+    (same msgids, same translations, nothing new, nothing fuzzy) — else run makemessages and translate."""
+    for tool in ("xgettext", "msgmerge", "msguniq"):
+        assert shutil.which(tool), f"{tool} not found: install Debian's gettext (make test does)"
+    root = (tmp_path / "project").resolve()
+    # Templates are pre-processed into files next to them, so work on a copy, never on the tree.
+    shutil.copytree(
+        BASE_DIR,
+        root,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(".*", "__pycache__", "*.sqlite3*", "node_modules", *MAKEMESSAGES_IGNORE),
+    )
+    monkeypatch.chdir(root)
+    settings.LOCALE_PATHS = [str(root / "locale")]
+    call_command(
+        "makemessages",
+        locale=list(LANGUAGES),
+        ignore_patterns=MAKEMESSAGES_IGNORE,
+        no_obsolete=True,
+        verbosity=0,
+    )
+    problems = []
+    for language in LANGUAGES:
+        _h, committed = parse_po(po_path(language))
+        _h, extracted = parse_po(root / "locale" / language / "LC_MESSAGES" / "django.po")
+        have = {e.key: (e.msgid_plural, e.msgstr) for e in committed}
+        found = {e.key: (e.msgid_plural, e.msgstr) for e in extracted}
+        problems += [f"{language}: new msgid {key[1]!r}" for key in found.keys() - have.keys()]
+        problems += [f"{language}: msgid no longer in the code {key[1]!r}" for key in have.keys() - found.keys()]
+        problems += [
+            f"{language}: {key[1]!r} changed by makemessages"
+            for key in found.keys() & have.keys()
+            if found[key] != have[key]
+        ]
+        problems += [f"{language}: fuzzy after merge {e.msgid!r}" for e in extracted if "fuzzy" in e.flags]
+    assert not problems, "run makemessages (see the module doc) and translate:\n" + "\n".join(problems)
