@@ -61,14 +61,47 @@ worker: venv
 fake-regos: venv
 	$(PY) manage.py regos_fake_server --port $(FAKE_PORT)
 
+# The whole suite twice: on SQLite, then on MongoDB (a local mongoeco wire server that
+# tests/mongo_plugin.py starts on a free port). Fails if either pass fails or their test counts differ.
+# TEST_DBS=mongo runs one pass; PYTEST_ARGS="-x -k admin" goes to every pass.
+TEST_DBS ?= sqlite mongo
 test: dev-venv system-deps messages
-	$(PY) -m pytest -p no:cacheprovider
+	@summary=$$(mktemp); status=0; \
+	for db in $(TEST_DBS); do \
+	  echo; echo "==================== make test: $$db pass (the whole suite) ===================="; \
+	  REGOS_TEST_DB=$$db REGOS_TEST_SUMMARY=$$summary $(PY) -m pytest -p no:cacheprovider -p tests.mongo_plugin \
+	    $(PYTEST_ARGS) || status=1; \
+	done; \
+	echo; echo "==================== make test: summary ===================="; cat $$summary; \
+	if [ "$$(wc -l < $$summary)" != "$(words $(TEST_DBS))" ]; then echo "a pass did not finish"; status=1; \
+	elif [ "$$(grep -o ' tests=[0-9]*' $$summary | sort -u | wc -l)" != 1 ]; then \
+	  echo "the passes ran different numbers of tests"; status=1; fi; \
+	rm -f $$summary; \
+	if [ $$status = 0 ]; then echo "make test: passed on $(TEST_DBS)"; else echo "make test: FAILED"; fi; \
+	exit $$status
 
 lint: dev-venv
 	$(VENV)/bin/ruff check .
 
-migrations: venv
-	$(PY) manage.py makemigrations payroll sync
+# The benchmark (not part of make test): one table on stdout and bench/results.json; see BENCHMARKS.md.
+# BENCH_ARGS passes options, e.g. make bench BENCH_ARGS="--sizes 10k,100k --profile".
+bench: dev-venv
+	$(PY) -m bench.run $(BENCH_ARGS)
+
+# Every migration that must be regenerated, idempotently ("No changes detected" when up to date):
+# the project's apps (one set for both databases, made under SQLite settings), then Django's and
+# django-q2's apps for MongoDB (regos_admin/mongo_migrations, made against a throw-away mongoeco
+# server), then a check that MongoDB settings need nothing more.
+migrations: dev-venv
+	DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations
+	$(PY) scripts/mongo_server.py --db regos_makemigrations -- bash -c \
+	  '$(PY) -c "from regos_admin.mongo import make_mongo_migrations; make_mongo_migrations()" \
+	   && $(PY) manage.py makemigrations --check --dry-run'
+
+# The demo on MongoDB without installing MongoDB: a local mongoeco wire server (pure Python, in
+# memory: the data is gone when it stops), then what `make run` does. Log in as admin / admin.
+run-mongo: dev-venv messages
+	@bash scripts/run_mongo.sh
 
 clean:
 	rm -rf $(VENV) staticfiles

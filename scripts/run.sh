@@ -23,7 +23,7 @@ if [ -z "${REGOS_INTEGRATION_KEY:-}" ]; then
 fi
 
 $PY manage.py migrate --noinput
-$PY manage.py demo_setup
+$PY manage.py demo_setup ${DEMO_SETUP_ARGS:-}  # run_mongo.sh passes --force
 $PY manage.py qcluster &
 pids+=($!)
 echo "regos-admin: http://$HOST:$PORT/"
