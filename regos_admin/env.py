@@ -53,7 +53,7 @@ class AppEnv(BaseSettings):
     REGOS_WEBHOOK_SECRET: str = ""
     REGOS_RUN_STALE_AFTER_S: int = Field(default=600, ge=5)
 
-    # Production and scale-out (deploy/README.md).
+    # Production and scale-out (README.md, "Production").
     DJANGO_STATIC_ROOT: str = ""  # empty: <repo>/staticfiles
     REDIS_URL: str = ""  # set: django-q2's broker and the shared REGOS rate limit live in Redis
     REGOS_RATE_LIMIT_STORE: Literal["auto", "redis", "database", "process"] = "auto"
