@@ -112,10 +112,10 @@ class DailySalesHistory(models.Model):
     def __str__(self) -> str:
         return f"{self.date} {self.branch_id} {self.employee_key}"
 
-    @staticmethod
-    def key_for(employee_id: uuid.UUID | str | None) -> str:
-        return str(employee_id) if employee_id else UNASSIGNED
-
     def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         self.employee_key = self.key_for(self.employee_id)
         super().save(*args, **kwargs)
+
+    @staticmethod
+    def key_for(employee_id: uuid.UUID | str | None) -> str:
+        return str(employee_id) if employee_id else UNASSIGNED

@@ -88,6 +88,9 @@ class MappingAudit(models.Model):
         verbose_name = _("mapping change")
         verbose_name_plural = _("mapping changes")
 
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.regos_id}: {self.old_target or '—'} → {self.new_target or '—'}"
+
 
 class RegosCashSession(models.Model):
     """Cache: cash session (shift) uuid → operating cash. Shifts never move between registers."""
@@ -96,6 +99,9 @@ class RegosCashSession(models.Model):
     session_uuid = models.CharField(max_length=64, unique=True)
     operating_cash_id = models.BigIntegerField()
     cached_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.session_uuid} → cash {self.operating_cash_id}"
 
 
 class RegosOperatingCash(models.Model):
@@ -106,6 +112,9 @@ class RegosOperatingCash(models.Model):
     stock_id = models.BigIntegerField()
     name = models.CharField(max_length=255, blank=True, default="")
     cached_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"cash {self.regos_id} → stock {self.stock_id}"
 
 
 class SyncRun(models.Model):
@@ -237,6 +246,9 @@ class SyncGate(models.Model):
     holder = models.CharField(max_length=64, blank=True, default="")
     expires_at = models.DateTimeField(null=True, blank=True)
 
+    def __str__(self) -> str:
+        return f"{self.key} ({self.holder or 'free'})"
+
 
 class HistoryDay(models.Model):
     """Per business day: whether its history rows are being rebuilt (a crash leaves 'rebuilding')."""
@@ -251,6 +263,9 @@ class HistoryDay(models.Model):
     synced_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    def __str__(self) -> str:
+        return f"{self.date} {self.state}"
+
 
 class DirtyDay(models.Model):
     """A business day that a webhook said changed; a queued task re-syncs and clears it."""
@@ -259,6 +274,9 @@ class DirtyDay(models.Model):
     date = models.DateField(unique=True)
     marked_at = models.DateTimeField(auto_now=True)
     events = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.date} ({self.events} events)"
 
 
 class WebhookEvent(models.Model):
@@ -285,6 +303,9 @@ class WebhookEvent(models.Model):
         verbose_name = _("webhook event")
         verbose_name_plural = _("webhook events")
 
+    def __str__(self) -> str:
+        return f"{self.action} {self.event_id}"
+
 
 class KeyValue(models.Model):
     """Small durable state: the Event/Get cursor, the last scheduled-run failure, and the like."""
@@ -292,6 +313,9 @@ class KeyValue(models.Model):
     key = models.CharField(primary_key=True, max_length=64)
     value = models.TextField(blank=True, default="")
     updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.key
 
 
 class RateLimitBucket(models.Model):
@@ -301,3 +325,6 @@ class RateLimitBucket(models.Model):
     tokens = models.FloatField(default=0)
     stamp = models.FloatField(default=0)
     version = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"bucket {self.key[:12]}…"

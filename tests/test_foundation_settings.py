@@ -38,7 +38,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 def test_defaults_serve_a_local_run(clean_env: pytest.MonkeyPatch) -> None:
     env = load_env()
     assert env.DATABASE_URL == DEFAULT_DATABASE_URL
-    assert DEFAULT_DATABASE_URL == f"sqlite:///{REPO / 'db.sqlite3'}"
+    assert f"sqlite:///{REPO / 'db.sqlite3'}" == DEFAULT_DATABASE_URL
     assert env.REGOS_BASE_URL == "https://integration.regos.uz/gateway/out"
     assert (env.REGOS_RATE_PER_SEC, env.REGOS_BURST, env.REGOS_TIMEOUT_S, env.REGOS_LOOKBACK_DAYS) == (2, 50, 30, 3)
     assert env.REGOS_INTEGRATION_KEY == ""
@@ -104,8 +104,8 @@ def test_production_refuses_the_development_secret_key(clean_env: pytest.MonkeyP
 @pytest.mark.parametrize(
     ("url", "engine", "name"),
     [
-        ("sqlite:////tmp/regos/db.sqlite3", "django.db.backends.sqlite3", "/tmp/regos/db.sqlite3"),
-        ("sqlite:///tmp/db.sqlite3", "django.db.backends.sqlite3", "/tmp/db.sqlite3"),
+        ("sqlite:////srv/regos/db.sqlite3", "django.db.backends.sqlite3", "/srv/regos/db.sqlite3"),
+        ("sqlite:///srv/db.sqlite3", "django.db.backends.sqlite3", "/srv/db.sqlite3"),
         ("mongodb://127.0.0.1:27017/regos", "django_mongodb_backend", "regos"),
         ("mongodb+srv://user:pw@cluster0.example.net/payroll?retryWrites=true", "django_mongodb_backend", "payroll"),
     ],
