@@ -27,6 +27,13 @@ AMOUNT_FORMAT = "#,##0.00"
 DATE_FORMAT = "yyyy-mm-dd"
 COUNT_FORMAT = "0"
 _CENT = Decimal("0.01")
+# Text a spreadsheet would run as a formula ("CSV injection"): names come from REGOS users and admins.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_text(value: str) -> str:
+    """A name as spreadsheet text: a leading ``'`` stops ``=HYPERLINK(...)`` & co. from being evaluated."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
 
 
 def plain_amount(value: Decimal) -> str:
@@ -40,8 +47,8 @@ def plain_amount(value: Decimal) -> str:
 def csv_cells(row: ExportRow) -> list[str]:
     return [
         row.date.isoformat(),
-        row.branch,
-        row.employee,
+        safe_text(row.branch),
+        safe_text(row.employee),
         plain_amount(row.retail_sales),
         plain_amount(row.retail_returns),
         plain_amount(row.wholesale_sales),
@@ -107,6 +114,8 @@ def _cell(sheet, value: object) -> WriteOnlyCell:  # type: ignore[no-untyped-def
         cell.number_format = DATE_FORMAT
     elif isinstance(value, int):
         cell.number_format = COUNT_FORMAT
+    elif isinstance(value, str):
+        cell.data_type = "s"  # always text: openpyxl would store "=..." as a formula
     return cell
 
 

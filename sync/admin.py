@@ -111,8 +111,13 @@ class SyncRunAdmin(ReadOnlyAdmin):
         })
 
     def change_view(self, request, object_id, form_url="", extra_context=None):  # type: ignore[no-untyped-def]
-        # A run's page is the panel's run page (progress, error and hint, Retry).
-        if self.has_view_permission(request) and SyncRun.objects.filter(pk=_uuid_or_none(object_id)).exists():
+        # A run's page is the panel's run page (progress, error and hint, Retry). Only for reading: a POST
+        # goes on to the read-only admin, which refuses it (403) like every other write.
+        if (
+            request.method in ("GET", "HEAD")
+            and self.has_view_permission(request)
+            and SyncRun.objects.filter(pk=_uuid_or_none(object_id)).exists()
+        ):
             return HttpResponseRedirect(reverse("sync_panel:run", args=[object_id]))
         return super().change_view(request, object_id, form_url, extra_context)
 
@@ -157,14 +162,30 @@ class MappingAdmin(admin.ModelAdmin):
         return getattr(obj, f"{self.target_field}_id") is not None
 
 
+class RegosIdSearch:
+    """Also finds rows by their REGOS id (exact). Not with ``"=field"`` in ``search_fields``: Django makes that
+    an ``iexact`` lookup, which django-mongodb-backend turns into a regular expression of the raw search
+    text — searching for "(" or "[" was a 500 on MongoDB."""
+
+    regos_id_field = ""
+
+    def get_search_results(self, request, queryset, search_term):  # type: ignore[no-untyped-def]
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)  # type: ignore[misc]
+        ids = {int(term) for term in search_term.split() if term.isdigit() and len(term) <= 18}
+        if ids:
+            results = results | queryset.filter(**{f"{self.regos_id_field}__in": sorted(ids)})
+        return results, may_have_duplicates
+
+
 @admin.register(StockMapping)
-class StockMappingAdmin(MappingAdmin):
+class StockMappingAdmin(RegosIdSearch, MappingAdmin):
     target_field = "branch"
     list_display = ["regos_stock_id", "regos_name", "is_mapped", "branch", "deleted_in_regos", "updated_at"]
     list_display_links = ["regos_stock_id", "regos_name"]
     list_filter = [("branch", admin.EmptyFieldListFilter), "branch", "deleted_in_regos"]
     list_select_related = ["branch"]
-    search_fields = ["regos_name", "=regos_stock_id"]
+    search_fields = ["regos_name"]
+    regos_id_field = "regos_stock_id"
     fields = ["regos_stock_id", "regos_name", "deleted_in_regos", "branch", "discovered_at", "updated_at"]
     readonly_fields = ["regos_stock_id", "regos_name", "deleted_in_regos", "discovered_at", "updated_at"]
 
@@ -173,7 +194,7 @@ class StockMappingAdmin(MappingAdmin):
 
 
 @admin.register(SellerMapping)
-class SellerMappingAdmin(MappingAdmin):
+class SellerMappingAdmin(RegosIdSearch, MappingAdmin):
     target_field = "employee"
     list_display = [
         "regos_user_id", "full_name", "login", "is_mapped", "employee", "active_in_regos", "updated_at",
@@ -181,7 +202,8 @@ class SellerMappingAdmin(MappingAdmin):
     list_display_links = ["regos_user_id", "full_name"]
     list_filter = [("employee", admin.EmptyFieldListFilter), "active_in_regos"]
     list_select_related = ["employee"]
-    search_fields = ["full_name", "login", "=regos_user_id"]
+    search_fields = ["full_name", "login"]
+    regos_id_field = "regos_user_id"
     readonly_fields = [
         "regos_user_id", "full_name", "login", "active_in_regos", "discovered_at", "updated_at",
     ]
@@ -192,13 +214,14 @@ class SellerMappingAdmin(MappingAdmin):
 
 
 @admin.register(MappingAudit)
-class MappingAuditAdmin(ReadOnlyAdmin):
+class MappingAuditAdmin(RegosIdSearch, ReadOnlyAdmin):
     list_display = [
         "changed_at", "kind", "regos_id", "regos_name", "change_display", "days_changed", "changed_by",
     ]
     list_filter = ["kind", "changed_at"]
     list_select_related = ["changed_by"]
-    search_fields = ["regos_name", "old_target", "new_target", "=regos_id"]
+    search_fields = ["regos_name", "old_target", "new_target"]
+    regos_id_field = "regos_id"
     date_hierarchy = "changed_at"
 
     @admin.display(description=_("old → new"))

@@ -30,6 +30,10 @@ Definitions (chosen to be simple to explain and hard to fool):
   one. A REGOS permission problem (the integration user lost access to a stock) looks exactly like
   this.
 
+- **Days rebuilding**: business days a killed sync left half-written (``HistoryDay`` "rebuilding": on
+  MongoDB, without transactions, such a day's history may be a mix of old and new rows until a sync of
+  the day repairs it; the daily schedule reaches back to them). Listed in the JSON, no 503 by itself.
+
 The JSON never contains the integration key, URLs or error texts (the endpoint is public).
 """
 
@@ -51,7 +55,7 @@ from payroll.dates import business_date, lookback_window
 from payroll.dates import today as tashkent_today
 from payroll.models import Branch
 from sync.inbox import kv_get, parse_stamp
-from sync.models import DirtyDay, SalesFact, StockMapping, SyncRun, WebhookEvent
+from sync.models import DirtyDay, HistoryDay, SalesFact, StockMapping, SyncRun, WebhookEvent
 from sync.schedule import HEARTBEAT_KEY, SCHEDULE_ERROR_KEY
 
 WORKER_ALIVE_WITHIN = timedelta(minutes=5)
@@ -82,6 +86,8 @@ class Health:
     last_event_at: datetime | None = None
     dirty_days: int = 0
     failing: bool = False
+    # Days a killed sync left half-written ("rebuilding"); the next sync of those days repairs them.
+    days_rebuilding: list[date] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -105,6 +111,7 @@ class Health:
             "oldest_stale_branch": branch(self.oldest_stale_branch) if self.oldest_stale_branch else None,
             "worker": {"alive": self.worker_alive, "last_heartbeat_at": iso(self.worker_heartbeat_at)},
             "webhook": {"last_event_at": iso(self.last_event_at), "dirty_days": self.dirty_days},
+            "days_rebuilding": [iso(day) for day in self.days_rebuilding],
         }
 
 
@@ -204,6 +211,10 @@ def health_get(*, now: datetime | None = None) -> Health:
         last_event_at=WebhookEvent.objects.aggregate(last=Max("received_at"))["last"],
         dirty_days=DirtyDay.objects.count(),
         failing=failure_banner_get() is not None,
+        days_rebuilding=list(
+            HistoryDay.objects.filter(state=HistoryDay.State.REBUILDING).order_by("date")
+            .values_list("date", flat=True)[:31]
+        ),
     )
 
 

@@ -108,3 +108,80 @@ def test_prints_one_table(smoke: tuple[dict, str]) -> None:
     assert results["table"] in stdout
     for label in ("1 requests", "3 throughput", "4 re-sync", "5 naive", "6 panel"):
         assert label in results["table"]
+
+
+# --- the SQLite fast path the benchmark measures (sync/engine/fastsql.py) writes and compares like the ORM ---
+
+
+def _rows():  # type: ignore[no-untyped-def]
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    from sync.engine.documents import FactRow
+
+    day = date(2026, 9, 15)
+    cheque = FactRow(
+        source_kind="cheque", regos_id="c-1", code="090001", business_date=day,
+        occurred_at=datetime(2026, 9, 14, 19, 7, 54, tzinfo=UTC), stock_id=7, session_uuid="s-1",
+        operating_cash_id=701, seller_id=25, cashier_id=5, attached_user_id=None, sale_type="retail",
+        is_return=True, amount=Decimal("5000.50"), doc_amount=Decimal("5000.50"), currency="UZS",
+        exchange_rate=Decimal("1.000000"), status="Closed",
+        last_update=datetime(2026, 9, 14, 19, 8, 1, 250000, tzinfo=UTC),
+    )
+    shipment = cheque._replace(
+        source_kind="wholesale", regos_id="3100007", code="", session_uuid="", operating_cash_id=None, seller_id=None,
+        cashier_id=None, attached_user_id=12, sale_type="wholesale", is_return=False,
+        amount=Decimal("18987185.42"), doc_amount=Decimal("1500.01"), currency="USD",
+        exchange_rate=Decimal("12658.123456"), status="Performed", last_update=None,
+    )
+    big = cheque._replace(regos_id="c-2", is_return=False, amount=Decimal("847000.00"), doc_amount=Decimal("847000.00"))
+    return day, [cheque, shipment, big]
+
+
+@pytest.mark.django_db
+def test_fast_insert_reads_back_through_the_orm_as_the_same_row() -> None:
+    if using_mongodb():
+        pytest.skip("the fast path is SQLite's")
+    import uuid
+
+    from django.utils import timezone
+
+    from sync.engine import fastsql
+    from sync.engine.documents import DATA_FIELDS
+    from sync.models import SalesFact
+
+    day, rows = _rows()
+    fastsql.facts_insert(rows, run_id=None, now=timezone.now())
+    stored = {
+        (kind, rid): (pk, values)
+        for pk, kind, rid, *values in SalesFact.objects.values_list("id", "source_kind", "regos_id", *DATA_FIELDS)
+    }
+    for row in rows:
+        pk, values = stored[row.key]
+        assert tuple(values) == row.values()
+        assert isinstance(pk, uuid.UUID) and pk.version == 7
+    # ... and the raw read compares them as unchanged; one changed column is seen.
+    existing = fastsql.facts_of_day(day)
+    form = fastsql.comparer(day)
+    for row in rows:
+        assert existing[row.key][1] == form(row)
+    for change in ({"amount": rows[0].amount + 1}, {"last_update": None}, {"stock_id": 8}, {"is_return": False}):
+        assert existing[rows[0].key][1] != form(rows[0]._replace(**change))
+
+
+@pytest.mark.django_db
+def test_orm_written_facts_compare_unchanged_on_the_fast_path() -> None:
+    if using_mongodb():
+        pytest.skip("the fast path is SQLite's")
+    from sync.engine import fastsql
+    from sync.engine.documents import DATA_FIELDS
+    from sync.models import SalesFact
+
+    day, rows = _rows()
+    SalesFact.objects.bulk_create(
+        SalesFact(source_kind=r.source_kind, regos_id=r.regos_id, **{n: getattr(r, n) for n in DATA_FIELDS})
+        for r in rows
+    )
+    existing = fastsql.facts_of_day(day)
+    form = fastsql.comparer(day)
+    assert {key: existing[key][1] for key in existing} == {r.key: form(r) for r in rows}

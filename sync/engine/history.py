@@ -16,7 +16,9 @@ A REGOS user without an employee mapping → "unassigned"; a stock without a bra
 from __future__ import annotations
 
 import contextlib
+import operator
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -28,6 +30,7 @@ from django.utils import timezone
 
 from payroll.dates import month_bounds, today
 from payroll.models import UNASSIGNED, Branch, DailySalesHistory, Employee
+from sync.engine.documents import FactRow
 from sync.models import HistoryDay, SalesFact, SellerMapping, StockMapping
 
 ZERO = Decimal("0.00")
@@ -108,12 +111,28 @@ class _Totals:
         )
 
 
-def history_rows_for_day(*, day: date, mappings: Mappings, mode: str) -> dict[tuple[uuid.UUID, str], tuple]:
-    """{(branch id, employee key): ROW_FIELDS values} computed from the day's facts."""
-    acc: dict[tuple[uuid.UUID, uuid.UUID | None], _Totals] = {}
-    facts = SalesFact.objects.filter(business_date=day).values_list(
+# A FactRow's (stock_id, source_kind, is_return, seller_id, cashier_id, attached_user_id, amount).
+_FACT_COLUMNS = operator.itemgetter(
+    *(FactRow._fields.index(name) for name in (
         "stock_id", "source_kind", "is_return", "seller_id", "cashier_id", "attached_user_id", "amount"
-    )
+    ))
+)
+
+
+def history_rows_for_day(
+    *, day: date, mappings: Mappings, mode: str, facts: Iterable[FactRow] | None = None
+) -> dict[tuple[uuid.UUID, str], tuple]:
+    """{(branch id, employee key): ROW_FIELDS values} computed from the day's facts.
+
+    ``facts``: the day's facts as the sync just wrote them (saves reading them back); default: the DB.
+    """
+    acc: dict[tuple[uuid.UUID, uuid.UUID | None], _Totals] = {}
+    if facts is None:
+        facts = SalesFact.objects.filter(business_date=day).values_list(
+            "stock_id", "source_kind", "is_return", "seller_id", "cashier_id", "attached_user_id", "amount"
+        )
+    else:
+        facts = map(_FACT_COLUMNS, facts)
     for stock_id, kind, is_return, seller_id, cashier_id, attached_id, amount in facts:
         branch_id = mappings.branches.get(stock_id)
         if branch_id is None:
@@ -122,7 +141,9 @@ def history_rows_for_day(*, day: date, mappings: Mappings, mode: str) -> dict[tu
             kind=kind, seller_id=seller_id, cashier_id=cashier_id, attached_user_id=attached_id, mode=mode
         )
         employee_id = mappings.employees.get(user_id) if user_id is not None else None
-        totals = acc.setdefault((branch_id, employee_id), _Totals())
+        totals = acc.get((branch_id, employee_id))
+        if totals is None:
+            totals = acc[(branch_id, employee_id)] = _Totals()
         if kind == Kind.CHEQUE:
             if is_return:
                 totals.retail_returns += amount
@@ -155,10 +176,12 @@ class HistoryDiff:
         return self.written > 0
 
 
-def history_day_rebuild(*, day: date, mappings: Mappings, mode: str | None = None) -> HistoryDiff:
+def history_day_rebuild(
+    *, day: date, mappings: Mappings, mode: str | None = None, facts: Iterable[FactRow] | None = None
+) -> HistoryDiff:
     """Make the day's history rows equal to what its facts + mappings say; write only differences."""
     mode = mode or settings.REGOS_ATTRIBUTION
-    wanted = history_rows_for_day(day=day, mappings=mappings, mode=mode)
+    wanted = history_rows_for_day(day=day, mappings=mappings, mode=mode, facts=facts)
     existing: dict[tuple[uuid.UUID, str], tuple[uuid.UUID, tuple]] = {}
     for values in DailySalesHistory.objects.filter(date=day).values_list(
         "id", "branch_id", "employee_key", *ROW_FIELDS

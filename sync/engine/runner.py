@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -77,11 +78,18 @@ def day_flush(
     """Write one business day: facts first, history last, the HistoryDay marker around both.
 
     Module-level on purpose: the crash tests replace it to fail between two days.
+
+    On SQLite the day is also one transaction: one commit (one fsync) instead of one per statement, and
+    a crash inside it leaves the day fully old. On MongoDB ``atomic`` does nothing and the marker alone
+    carries crash safety, as before. No REGOS request is made inside it (the shared rate limiter must
+    not run inside a transaction on SQLite).
     """
-    history.history_day_mark_rebuilding(day=day)
-    facts = facts_window_replace(day=day, rows=rows, run_id=run_id)
-    rebuilt = history.history_day_rebuild(day=day, mappings=mappings)
-    history.history_day_mark_clean(day=day, synced=True)
+    with transaction.atomic():
+        history.history_day_mark_rebuilding(day=day)
+        facts = facts_window_replace(day=day, rows=rows, run_id=run_id)
+        # The day's facts are now exactly ``rows``: history is built from them, not read back.
+        rebuilt = history.history_day_rebuild(day=day, mappings=mappings, facts=rows.values())
+        history.history_day_mark_clean(day=day, synced=True)
     report = DayReport(
         date=day,
         cheques=sum(1 for kind, _ in rows if kind == Kind.CHEQUE),
@@ -148,11 +156,17 @@ class RangeSync:
     def execute(self) -> None:
         try:
             self._execute()
-        except Exception:
+        except Exception as exc:
             # The day being read when REGOS failed was not written: show it as failed, not pending.
             index = (self._unflushed - self.first).days
             if 0 <= index < len(self.progress) and self.progress[index]["status"] == "pending":
                 self.progress[index] = {**self.progress[index], "status": "failed"}
+            if not isinstance(exc, runs.RunAbandoned):
+                # The days already written stay: leave what is derived from them consistent too.
+                try:
+                    self.settle()
+                except Exception:
+                    log.exception("could not settle the days written before the failure")
             raise
 
     def _execute(self) -> None:
@@ -174,10 +188,18 @@ class RangeSync:
             # A stream was not sorted: that day was flushed without some of its documents. Fetch it alone.
             log.warning("documents of %s arrived out of order; re-syncing that day", day)
             self._process(day, day)
+        self.settle()
+
+    def settle(self) -> None:
+        """After the last day — or after a failure, for the days written until then: rebuild history of
+        days that lost documents to written days (else a re-dated document counts on both days until
+        some later run re-reads the old one), re-aggregate if an admin changed a mapping meanwhile,
+        and recompute the totals from the history now stored. No REGOS request; idempotent."""
         if self.slice_mode:
             return  # the finalizer re-aggregates moved days and recomputes totals once for all slices
         if self.stale_days:
             history.history_reaggregate_days(dates=self.stale_days)
+            self.stale_days = set()
         if history.mappings_fingerprint() != self._mappings_seen:
             # An admin changed a mapping while we wrote: re-aggregate the range with the new mappings.
             history.history_reaggregate_days(dates=list(days_between(self.first, self.last)))

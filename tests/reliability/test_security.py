@@ -1,0 +1,291 @@
+"""Security: login everywhere, 403 for accountants' writes, CSRF, the integration key never shown,
+deployment checks, and a login throttle that holds across processes."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import subprocess
+import sys
+import zipfile
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import time_machine
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from sync import services
+from sync.models import KeyValue, SyncRun, WebhookEvent
+from tests.fixtures.people import PASSWORD
+from tests.fixtures.regos import REGOS_TEST_KEY
+from tests.reliability import web
+from tests.reliability.support import ROOT, Record, child_env, fast_client, make_world
+
+pytestmark = pytest.mark.django_db
+
+LOGIN = "/login/"
+
+
+def login_redirect(response) -> bool:  # type: ignore[no-untyped-def]
+    return response.status_code == 302 and response["Location"].startswith(LOGIN + "?next=")
+
+
+# --- every URL needs a login ----------------------------------------------------------------------
+
+
+def test_every_url_requires_login_except_health_and_the_webhook(client, record: Record) -> None:  # type: ignore[no-untyped-def]
+    record("Security", "anonymous GET and POST of every URL in the URLconf (`get_resolver()`)",
+           "redirect to login / 403 / 405, except /health/, the webhook, the login page and set-language")
+    before = web.snapshot()
+    checked, public = 0, []
+    for route in web.routes():
+        get = client.get(route.url)
+        post = client.post(route.url, {"x": "1"})
+        if route.name in web.PUBLIC:
+            public.append(route.name)
+            assert get.status_code != 500 and post.status_code != 500, route
+            continue
+        assert login_redirect(get) or get.status_code in (403, 405), (route, get.status_code, get.get("Location"))
+        assert login_redirect(post) or post.status_code in (403, 405), (route, post.status_code)
+        checked += 1
+    assert web.snapshot() == before
+    assert sorted(public) == sorted(web.PUBLIC)
+    # The public ones leak nothing: health is bare JSON, the webhook refuses a GET.
+    assert client.get("/health/")["Content-Type"].startswith("application/json")
+    assert client.get("/regos/webhook/").status_code == 405
+    record.saw(f"{checked} URL patterns: all redirect to login (or 403/405) for GET and POST; "
+               f"public by design: {', '.join(sorted(public))}; nothing written")
+
+
+# --- accountants cannot write ---------------------------------------------------------------------
+
+
+def test_accountants_get_403_on_every_write(accountant_client, record: Record) -> None:  # type: ignore[no-untyped-def]
+    record("Security", "an accountant POSTs to every write endpoint (panel + add/change/delete/actions of "
+           "every admin model + another user's password)", "403; nothing written")
+    made = web.objects()
+    before = web.snapshot()
+    refused, ignored = 0, []
+    for write in web.writes(made):
+        response = accountant_client.post(write.url, write.data)
+        if write.kind == "admin-action":
+            # The admin offers no action the user lacks a permission for: the POST is ignored.
+            assert response.status_code in (200, 302, 403), (write, response.status_code)
+            ignored.append(write.what)
+        else:
+            assert response.status_code == 403, (write, response.status_code)
+            refused += 1
+    assert web.snapshot() == before, "an accountant's POST changed the database"
+    record.saw(f"{refused} write endpoints → 403; {len(ignored)} changelist actions not offered (ignored); "
+               "database unchanged")
+
+
+# --- CSRF --------------------------------------------------------------------------------------------
+
+
+def test_csrf_is_enforced_on_every_post(admin_user, record: Record) -> None:  # type: ignore[no-untyped-def]
+    record("Security", "a superuser's browser POSTs without a CSRF token to every write endpoint, login, "
+           "logout, password change, set-language", "403 everywhere, nothing written; with the token it works")
+    made = web.objects()
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(admin_user)
+    before = web.snapshot()
+    targets = [w.url for w in web.writes(made)] + ["/logout/", "/password_change/", "/i18n/setlang/"]
+    for url in targets:
+        response = browser.post(url, {"x": "1"})
+        assert response.status_code == 403, (url, response.status_code)
+    anonymous = Client(enforce_csrf_checks=True)
+    assert anonymous.post(LOGIN, {"username": "admin", "password": "admin-pass-123"}).status_code == 403
+    assert web.snapshot() == before
+    # Control: the same browser with the page's token gets through (a form error, not a 403).
+    page = browser.get("/sync/now/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.content.decode()).group(1)
+    answer = browser.post("/sync/now/", {"csrfmiddlewaretoken": token, "date_from": "x", "date_to": "y"})
+    assert answer.status_code == 200
+    record.saw(f"{len(targets) + 1} POSTs without a token → 403, database unchanged; with the token → 200")
+
+
+# --- the integration key never shows ----------------------------------------------------------------
+
+WRONG_KEY = "wrong0key0revoked0long0ago00042"
+
+
+@pytest.mark.django_db(transaction=True)  # the regos_sync subprocesses write to the same database
+def test_the_integration_key_never_appears_anywhere(
+    regos_server, admin_user, settings, caplog, tmp_path, record: Record
+) -> None:  # type: ignore[no-untyped-def]
+    record("Security", "grep for the integration key (right and wrong one) in every page, log line, error, "
+           "export, SyncRun/KeyValue/webhook/django-q row and `regos_sync` output, across a success, a "
+           "wrong-key failure and a revoked-key webhook", "absent everywhere")
+    caplog.set_level(logging.INFO, logger="django")  # its DEBUG is template-variable noise
+    for name in ("urllib3", "sync", "payroll", "django-q", ""):  # last: the capture handler's level too
+        caplog.set_level(logging.DEBUG, logger=name or None)
+    captured: list[str] = []
+    world = make_world(range_days=2, cheques_per_day=6)
+    server = regos_server(world.ds, page_cap=4)
+
+    # 1. a successful sync, 2. a wrong key (REGOS answers 1096), 3. the same through the command line.
+    ok = services.sync_range(date_from=world.first, date_to=world.last, client=fast_client())
+    assert ok.status == SyncRun.Status.SUCCEEDED
+    settings.REGOS_INTEGRATION_KEY = WRONG_KEY
+    bad = services.sync_range(date_from=world.first, date_to=world.last, client=fast_client())
+    assert bad.status == SyncRun.Status.FAILED and "1096" in bad.error
+    for key in (WRONG_KEY, REGOS_TEST_KEY):
+        done = subprocess.run(
+            [sys.executable, "manage.py", "regos_sync", "-v", "2", "--from", world.first.isoformat(),
+             "--to", world.last.isoformat()],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+            env=child_env(DATABASE_URL=_database_url(), REGOS_BASE_URL=server.base_url,
+                          REGOS_INTEGRATION_KEY=key, DJANGO_LOG_LEVEL="DEBUG"),
+        )
+        captured += [done.stdout, done.stderr]
+
+    # 4. the panel: every admin changelist, the run pages, reports, exports, mappings, health, webhook.
+    browser = Client()
+    browser.force_login(admin_user)
+    pages = ["/", "/sync/now/", "/sync/mappings/", "/sync/mappings/unmapped/", "/health/",
+             f"/sync/runs/{bad.pk}/", f"/sync/runs/{bad.pk}/status.json", f"/sync/runs/{ok.pk}/",
+             f"/sync/syncrun/{bad.pk}/change/",
+             f"/reports/history/?date_from={world.first}&date_to={world.last}", "/reports/summary/",
+             f"/reports/export.csv?date_from={world.first}&date_to={world.last}"]
+    pages += [route.url for route in web.routes() if route.name.endswith("_changelist")]
+    for url in pages:
+        response = browser.get(url, follow=True)
+        assert response.status_code in (200, 503), (url, response.status_code)
+        captured.append(b"".join(response) .decode() if response.streaming else response.content.decode())
+    xlsx = browser.get(f"/reports/export.xlsx?date_from={world.first}&date_to={world.last}")
+    with zipfile.ZipFile(io.BytesIO(b"".join(xlsx.streaming_content))) as book:
+        captured += [book.read(name).decode("utf-8", "replace") for name in book.namelist()]
+    discover = browser.post("/sync/mappings/discover/", follow=True)  # REGOS refuses the wrong key
+    captured.append(discover.content.decode())
+    for key in (WRONG_KEY, "someone0elses0key0000000000000001"):
+        hook = browser.post("/regos/webhook/", content_type="application/json", data={
+            "action": "HandleWebhook", "event_id": f"ev-{key[:6]}", "occurred_at": "2026-11-20T10:00:00Z",
+            "connected_integration_id": key, "data": {"action": "DocChequeClosed", "data": {"uuid": "u-1"}},
+        })
+        captured.append(hook.content.decode())
+
+    # 5. what was stored.
+    from django_q.models import Task
+
+    captured += [str(list(model.objects.values())) for model in (SyncRun, KeyValue, WebhookEvent, Task)]
+    captured += [f"{r.getMessage()} {r.exc_text or ''}" for r in caplog.records]
+    text = "\n".join(captured)
+    assert any(r.name == "urllib3.connectionpool" and "/v1/" in r.getMessage() for r in caplog.records)
+    assert "1096" in text  # the failure is there (logs, run, page), just not the key
+    for secret in (WRONG_KEY, REGOS_TEST_KEY, "someone0elses0key"):
+        assert secret not in text, f"{secret[:6]}… leaked"
+        assert secret[:12] not in text, f"a prefix of {secret[:6]}… leaked"
+    record.saw(f"{len(pages) + 2} pages/exports, {len(caplog.records)} log records, 4 command outputs, "
+               f"{SyncRun.objects.count()} SyncRun rows: no key, no key prefix")
+
+
+def _database_url() -> str:
+    import os
+
+    return os.environ["DATABASE_URL"]
+
+
+# --- deployment -----------------------------------------------------------------------------------
+
+
+def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    import secrets
+
+    return child_env(
+        DJANGO_DEBUG="false", DJANGO_SECRET_KEY=secrets.token_urlsafe(64), DJANGO_ALLOWED_HOSTS="regos.example.uz",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'prod.sqlite3'}", **extra,
+    )
+
+
+def test_check_deploy_is_clean_and_https_settings_are_on(tmp_path, record: Record) -> None:  # type: ignore[no-untyped-def]
+    record("Security", "`manage.py check --deploy --fail-level WARNING` under production settings "
+           "(DJANGO_DEBUG=false, HSTS and HTTPS redirect on)", "no issues; Secure cookies, HSTS, redirect on")
+    env = production_env(tmp_path, DJANGO_HSTS_SECONDS="31536000", DJANGO_SECURE_SSL_REDIRECT="true")
+    done = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "no issues" in done.stdout
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_HSTS_SECONDS, s.SECURE_SSL_REDIRECT, "
+        "s.SESSION_COOKIE_HTTPONLY)"
+    )
+    shown = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60,
+                           env={**env, "DJANGO_SETTINGS_MODULE": "regos_admin.settings"})
+    assert shown.stdout.split() == ["True", "True", "31536000", "True", "True"], shown.stdout + shown.stderr
+    record.saw(f"check --deploy: “{done.stdout.strip()}”; SESSION/CSRF cookies Secure, HSTS 31536000 s, "
+               "SSL redirect on")
+
+
+def test_secure_cookies_and_hsts_are_documented_for_https(record: Record) -> None:
+    record("Security", "deploy/README.md and README.md document HTTPS: Secure cookies, HSTS, HTTPS redirect",
+           "documented")
+    deploy = (ROOT / "deploy" / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for needle in ("DJANGO_HSTS_SECONDS", "DJANGO_SECURE_SSL_REDIRECT", "Secure", "X-Forwarded-Proto",
+                   "DJANGO_CSRF_TRUSTED_ORIGINS"):
+        assert needle in deploy, needle
+    assert "DJANGO_HSTS_SECONDS" in readme and "DJANGO_SECURE_SSL_REDIRECT" in readme
+    record.saw("deploy/README.md “HTTPS” section: Secure session/CSRF cookies, DJANGO_HSTS_SECONDS, "
+               "DJANGO_SECURE_SSL_REDIRECT, proxy headers; README configuration table lists both variables")
+
+
+# --- brute force ------------------------------------------------------------------------------------
+
+
+def login(client: Client, username: str, password: str, address: str = "203.0.113.7"):  # type: ignore[no-untyped-def]
+    return client.post(LOGIN, {"username": username, "password": password, "next": "/"}, REMOTE_ADDR=address,
+                       HTTP_ACCEPT_LANGUAGE="en")
+
+
+def test_brute_force_login_is_throttled(accountant, record: Record) -> None:  # type: ignore[no-untyped-def]
+    record("Security", "brute force: wrong passwords for one username from one address",
+           "6th attempt refused (429, clear message) even with the right password; other address not "
+           "affected; allowed again after 15 min")
+    browser = Client()
+    for _ in range(5):
+        assert login(browser, "buxgalter", "wrong-password").status_code == 200  # the form's error
+    assert login(browser, "ｂｕｘｇａｌｔｅｒ", PASSWORD).status_code == 429  # fullwidth: the same user
+    refused = login(browser, "BUXGALTER", PASSWORD)
+    assert refused.status_code == 429
+    page = refused.content.decode()
+    assert "Too many failed login attempts" in page and "at most 5 in 15 minutes" in page
+    assert "_auth_user_id" not in browser.session
+    assert int(refused["Retry-After"]) > 0
+    # Another address, or the same address for another user, is not affected.
+    other = login(Client(), "buxgalter", PASSWORD, address="198.51.100.9")
+    assert other.status_code == 302
+    with time_machine.travel(timedelta(minutes=16)):
+        later = login(Client(), "buxgalter", PASSWORD)
+    assert later.status_code == 302
+    record.saw("5 failures → 6th (right password; upper-case or fullwidth username) refused: 429 “Too many "
+               "failed login attempts … at most 5 in 15 minutes. Try again in 15 minutes.”; other address logs "
+               "in; after 16 min: logs in")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_login_throttle_counts_failures_from_every_process(accountant, record: Record) -> None:  # type: ignore[no-untyped-def]
+    record("Security", "brute force spread over processes: 2 processes × 2 wrong passwords at once, then a "
+           "5th here", "all 5 counted (database, compare-and-swap): next attempt refused")
+    script = (
+        "import django; django.setup()\n"
+        "from django.test import Client\n"
+        "for _ in range(2):\n"
+        "    r = Client().post('/login/', {'username': 'buxgalter', 'password': 'nope'}, "
+        "REMOTE_ADDR='203.0.113.50', HTTP_HOST='127.0.0.1')\n"
+        "    assert r.status_code == 200, r.status_code\n"
+    )
+    env = child_env(DATABASE_URL=_database_url(), DJANGO_SETTINGS_MODULE="regos_admin.settings")
+    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT) for _ in range(2)]
+    for proc in procs:
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, out.decode()
+    assert login(Client(), "buxgalter", "nope", address="203.0.113.50").status_code == 200  # the 5th
+    assert login(Client(), "buxgalter", PASSWORD, address="203.0.113.50").status_code == 429
+    assert get_user_model().objects.filter(username="buxgalter").exists()
+    record.saw("4 failures in 2 other processes + 1 here → locked (429) for the right password")
