@@ -313,3 +313,37 @@ def test_http_export_with_bad_filters_is_400(accountant_client, november_sales) 
     )
     assert response.status_code == 400
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stdout_reader_that_stops_early_is_not_an_error(test_database_url) -> None:  # noqa: ANN001
+    """`export_sales --output - | head`: the command ends quietly when the reader goes away."""
+    from datetime import date, timedelta
+    from decimal import Decimal
+
+    from payroll.models import Branch, DailySalesHistory, Employee
+
+    # Long names keep the row count small (the MongoDB test server is slow to insert) and the CSV big.
+    branch = Branch.objects.create(name="Samarqand filiali " + "S" * 180)
+    staff = Employee.objects.bulk_create(Employee(full_name=f"Sotuvchi {n:03d} " + "X" * 180) for n in range(10))
+    DailySalesHistory.objects.bulk_create(
+        DailySalesHistory(
+            date=date(2026, 11, 1) + timedelta(days=day), branch=branch, employee=person,
+            employee_key=str(person.pk), retail_sales=Decimal("1000.00"), total_sales=Decimal("1000.00"),
+            cheque_count=1,
+        )
+        for day in range(30) for person in staff
+    )  # 300 rows ≈ 120 KB of CSV: more than a pipe holds, so the writer meets the closed pipe
+    reader = subprocess.Popen(
+        [sys.executable, "manage.py", "export_sales", "--from", "2026-11-01", "--to", "2026-11-30",
+         "--format", "csv", "--output", "-"],
+        cwd=ROOT, env={**os.environ, "DATABASE_URL": test_database_url},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert reader.stdout is not None and reader.stderr is not None
+    header = reader.stdout.readline()
+    reader.stdout.close()  # like `head -1`
+    stderr = reader.stderr.read().decode()
+    assert reader.wait(timeout=120) == 0, stderr
+    assert header.decode().startswith("date,branch,employee,")
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr

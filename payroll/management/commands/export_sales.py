@@ -8,6 +8,7 @@ the same directory and renamed at the end, so a failure never leaves a partial f
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -59,7 +60,13 @@ class Command(BaseCommand):
 
         rows = export_rows(date_from=first, date_to=last)
         if output == "-":
-            count = write_csv(rows, _StdoutText(self.stdout))
+            try:
+                count = write_csv(rows, _StdoutText(self.stdout))
+                self.stdout.flush()
+            except BrokenPipeError:
+                # The reader stopped early (`| head`): not an error; the rest of the export is dropped quietly.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                return
             self.stderr.write(f"Exported {count} rows ({first} … {last}).")
             return
 
