@@ -144,11 +144,12 @@ class World:
     def days(self) -> list[date]:
         return [self.first + timedelta(days=i) for i in range((self.last - self.first).days + 1)]
 
-    def oracle(self) -> State:
+    def oracle(self, first: date | None = None, last: date | None = None) -> State:
+        """The oracle after a clean sync of first..last (default: the world's range)."""
         from payroll.dates import today
 
         return expected_state(
-            self.ds, self.first, self.last, self.mapping, today=today(),
+            self.ds, first or self.first, last or self.last, self.mapping, today=today(),
             branches=self.mapping.branches.values(), employees=self.mapping.employees.values(),
         )
 
