@@ -32,7 +32,7 @@ from sync.models import StockMapping, SyncRun
 from sync.regos.emulator import Dataset
 from tests.fixtures.browser import login, screenshot
 from tests.sync_data import AZIZ, NODIRA, YANGI, add_references, map_cast
-from tests.test_sync_now_support import PASSWORD, make_role_user
+from tests.sync_now_support import PASSWORD, make_role_user
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -37,7 +37,7 @@ from sync import services
 from sync.engine.discover import DiscoveredStock, DiscoveredUser, DiscoverResult
 from sync.models import MappingAudit, SalesFact, SellerMapping, StockMapping
 from sync.regos.errors import RegosAccessError
-from tests.test_sync_now_support import make_role_user
+from tests.sync_now_support import make_role_user
 
 pytestmark = pytest.mark.django_db
 

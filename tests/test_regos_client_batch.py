@@ -10,7 +10,7 @@ import responses
 from sync.regos.client import BatchStep, parse_entities
 from sync.regos.errors import RegosResponseError, RegosValidationError
 from sync.regos.models import ChequeItemOperation
-from tests.test_regos_client_support import add, make_client, sent
+from tests.regos_client_support import add, make_client, sent
 
 LINE = {"uuid": "a1b2", "document": "3f6c", "stock_id": 3, "item": {"id": 1201, "name": "Choy"},
         "quantity": 2, "price": 42500}

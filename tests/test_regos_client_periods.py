@@ -14,7 +14,7 @@ import responses
 
 from sync.regos.client import month_windows
 from sync.regos.models import ChequeStatus
-from tests.test_regos_client_support import add, cheques, make_client, page_json, sent
+from tests.regos_client_support import add, cheques, make_client, page_json, sent
 
 JAN_1_2026_UTC = 1767225600
 DAY_S = 86400

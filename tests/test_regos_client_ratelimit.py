@@ -18,7 +18,7 @@ from sync.regos.ratelimit import (
     reset_shared_limiters,
     shared_limiter,
 )
-from tests.test_regos_client_support import BASE, KEY, FakeClock, add, cheques, make_client, page_json
+from tests.regos_client_support import BASE, KEY, FakeClock, add, cheques, make_client, page_json
 
 
 @pytest.fixture(autouse=True)

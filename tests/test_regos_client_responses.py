@@ -10,7 +10,7 @@ import responses
 
 from sync.regos.errors import RegosResponseError
 from sync.regos.models import ChequeStatus
-from tests.test_regos_client_support import add, cheque_json, cheques, make_client, page_json, sent
+from tests.regos_client_support import add, cheque_json, cheques, make_client, page_json, sent
 
 DAY = date(2026, 8, 4)
 

@@ -20,7 +20,7 @@ from sync.regos.errors import (
     RegosValidationError,
 )
 from sync.regos.ratelimit import TokenBucket
-from tests.test_regos_client_support import FakeClock, add, cheques, error_json, make_client, page_json
+from tests.regos_client_support import FakeClock, add, cheques, error_json, make_client, page_json
 
 DAY = date(2026, 8, 4)
 OK_PAGE = page_json(cheques("a"), next_offset=1, total=1)

@@ -12,7 +12,7 @@ import responses
 
 from sync.regos.client import RegosClient
 from sync.regos.errors import RegosError, RegosTransportError, RegosValidationError
-from tests.test_regos_client_support import KEY, add, cheques, error_json, make_client, page_json, url
+from tests.regos_client_support import KEY, add, cheques, error_json, make_client, page_json, url
 
 DAY = date(2026, 8, 4)
 MASKED = "•••" + KEY[-4:]

@@ -8,7 +8,7 @@ import responses
 
 from sync.regos.client import RegosClient
 from sync.regos.ratelimit import reset_shared_limiters, shared_limiter
-from tests.test_regos_client_support import KEY, page_json
+from tests.regos_client_support import KEY, page_json
 
 
 @pytest.fixture(autouse=True)

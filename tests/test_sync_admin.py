@@ -15,7 +15,7 @@ from django.urls import reverse
 from payroll.models import DailySalesHistory
 from sync import services
 from sync.models import MappingAudit, SalesFact, SellerMapping, StockMapping, SyncRun, WebhookEvent
-from tests.test_sync_now_support import make_role_user
+from tests.sync_now_support import make_role_user
 
 pytestmark = pytest.mark.django_db
 

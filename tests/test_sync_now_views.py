@@ -17,7 +17,7 @@ from django.urls import reverse
 
 from sync import services
 from sync.models import SyncRun
-from tests.test_sync_now_support import make_role_user
+from tests.sync_now_support import make_role_user
 
 pytestmark = pytest.mark.django_db
 
