@@ -700,7 +700,7 @@ class GeneratedDataset(Dataset):
             counters[slot] += 1
             r2 = gb(64)
             thousands = retail[r2 & 1023]
-            if (r2 >> 10) & 1023 < 102:
+            if (r2 >> 10) & 1023 < 102:  # noqa: SIM108 — ~10 % of amounts carry tiyin
                 amount = thousands * 100_000 + (r2 >> 20) % 100_000 - 50_000
             else:
                 amount = thousands * 100_000
