@@ -33,7 +33,11 @@ _VOLATILE = re.compile(
 
 
 def cell(text: object) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """One table cell: one line, pipes escaped, markup outside `code spans` shown as text."""
+    parts = " ".join(str(text).split()).replace("|", "\\|").split("`")
+    for i in range(0, len(parts), 2):  # even parts are outside backticks
+        parts[i] = parts[i].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return "`".join(parts)
 
 
 def _shape(text: str) -> str:
@@ -96,10 +100,13 @@ def render(data: dict) -> str:
     rows = merged_rows(data)
     sessions = []
     for backend, label in BACKENDS:
-        last = data.get("backends", {}).get(backend, {}).get("last_session")
+        section = data.get("backends", {}).get(backend, {})
+        last = section.get("last_session")
         if last:
-            sessions.append(f"{label}: {last['passed']}/{last['tests']} passed in {last['duration_s']:.0f} s "
-                            f"({last['finished_at']})")
+            results = [row["result"] for row in section.get("rows", [])]
+            counts = ", ".join(f"{results.count(r)} {r}" for r in ("passed", "skipped", "failed", "error")
+                               if results.count(r))
+            sessions.append(f"{label}: {counts} — last pass {last['duration_s']:.0f} s, {last['finished_at']}")
     lines = [
         "## Reliability",
         "",
@@ -155,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if new != readme:
         README.write_text(new)
-    print(f"README.md: Reliability section with {section.count(chr(10) + '| ') - 1} rows")
+    print(f"README.md: Reliability section with {len(merged_rows(json.loads(args.input.read_text())))} rows")
     return 0
 
 
