@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -15,19 +13,10 @@ from django.test import Client
 from sync.health import HEARTBEAT_KEY
 from sync.models import KeyValue
 from sync.schedule import DAILY_NAME, schedule_install
+from tests.fixtures.processes import start_group, stop_group
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT_S = 120  # the scheduler ticks about every 30 s; this is a deadline, not a measurement
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 @pytest.mark.slow
@@ -44,8 +33,7 @@ def test_a_running_qcluster_is_seen_alive_by_health(tmp_path, test_database_url:
     env.update(DATABASE_URL=test_database_url, DJANGO_Q_WORKERS="1")
     log = tmp_path / "qcluster.log"
     with log.open("w") as out:
-        cluster = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        cluster = start_group([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, log=out)
     try:
         deadline = time.monotonic() + WAIT_S
         while not KeyValue.objects.filter(key=HEARTBEAT_KEY).exists() and time.monotonic() < deadline:
@@ -54,7 +42,7 @@ def test_a_running_qcluster_is_seen_alive_by_health(tmp_path, test_database_url:
         assert KeyValue.objects.filter(key=HEARTBEAT_KEY).exists(), log.read_text()
         body = Client().get("/health/").json()
     finally:
-        stop(cluster)
+        stop_group(cluster)
     assert body["worker"]["alive"] is True
     # Heartbeats are not kept as django-q2 successes (they would crowd out the real history).
     assert not Success.objects.filter(func="sync.jobs.worker_heartbeat").exists()

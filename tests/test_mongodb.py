@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -30,6 +28,7 @@ from django.utils import timezone
 
 from payroll.models import Branch, DailySalesHistory, Employee
 from sync.models import SalesFact, SyncGate, SyncRun
+from tests.fixtures.processes import start_group, stop_group
 
 pytestmark = pytest.mark.django_db
 
@@ -402,10 +401,7 @@ def test_async_task_is_processed_by_a_real_qcluster(tmp_path: Path, test_databas
     log = tmp_path / "qcluster.log"
     env = {**os.environ, "DATABASE_URL": test_database_url, "DJANGO_Q_WORKERS": "1"}
     with log.open("wb") as out:
-        worker = subprocess.Popen(  # noqa: S603
-            [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        worker = start_group([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, log=out)
     try:
         deadline = time.monotonic() + 120  # a bound, not an expectation: it usually takes seconds
         task = None
@@ -421,11 +417,5 @@ def test_async_task_is_processed_by_a_real_qcluster(tmp_path: Path, test_databas
         assert Task.objects.filter(id=task_id).exists()
         assert OrmQ.objects.count() == 0
     finally:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait(10)
+        stop_group(worker, wait=60)
     assert worker.returncode is not None

@@ -7,7 +7,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 import requests
 
 from regos_admin.env import AppEnv
+from tests.fixtures.processes import start_group, stop_group
 from tests.fixtures.redis import redis_server, redis_url  # noqa: F401 — fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,13 +51,7 @@ def production_env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    stop_group(proc)
 
 
 # --- make serve ----------------------------------------------------------------------------------
@@ -93,8 +87,7 @@ def test_gunicorn_serves_login_page_statics_and_health(tmp_path, on_mongodb):
     env = production_env(tmp_path, REGOS_WEBHOOK_SECRET=WEBHOOK_SECRET)
     log = tmp_path / "serve.log"
     with log.open("w") as out:
-        proc = subprocess.Popen(["bash", str(SERVE), "web"], env=env, cwd=ROOT, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = start_group(["bash", str(SERVE), "web"], env=env, cwd=ROOT, log=out)
     try:
         base = wait_for_gunicorn(proc, log)
         session = requests.Session()
@@ -223,8 +216,7 @@ def test_async_task_round_trip_through_redis_broker(tmp_path, redis_url, test_da
                    REDIS_URL=redis_url, DJANGO_Q_SCHEDULER="false", DJANGO_Q_WORKERS="1")
     log = tmp_path / "qcluster.log"
     with log.open("w") as out:
-        cluster = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=out,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        cluster = start_group([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, log=out)
     try:
         done = subprocess.run([sys.executable, "-c", ENQUEUE], cwd=ROOT, env=env, capture_output=True,
                               text=True, timeout=90)

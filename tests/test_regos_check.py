@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from sync.models import KeyValue
 from sync.regos.emulator import FakeRegosServer, generate_dataset
 from sync.regos.ratelimit import reset_shared_limiters
 from sync.regos.shared_limit import reset_limiter_cache
+from tests.fixtures.processes import start_group, stop_group
 from tests.fixtures.redis import redis_server, redis_url  # noqa: F401 — fixtures
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,16 +92,9 @@ def qcluster(test_database_url, tmp_path):
                DJANGO_SETTINGS_MODULE="regos_admin.settings")
     log = tmp_path / "qcluster.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = start_group([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, log=out)
     yield proc
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    stop_group(proc)
 
 
 @pytest.mark.slow

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import threading
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from payroll.dates import today
 from sync import services
 from sync.models import SyncRun
 from sync.tasks import sync_run_task
+from tests.fixtures.processes import start_group, stop_group
 from tests.reliability.oracle import database_state
 from tests.reliability.support import (
     ROOT,
@@ -36,7 +36,6 @@ from tests.reliability.support import (
     child_env,
     fast_client,
     make_world,
-    stop_process,
     wait_until,
 )
 from tests.sync_data import dump_facts, dump_history
@@ -206,10 +205,7 @@ def test_two_qcluster_workers_and_a_redelivered_task_run_it_once(
     clusters = []
     for n in range(2):
         log = (tmp_path / f"qcluster-{n}.log").open("w")
-        clusters.append((subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        ), log))
+        clusters.append((start_group([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=env, log=log), log))
     try:
         def both_done() -> bool:
             for proc, _ in clusters:
@@ -221,7 +217,7 @@ def test_two_qcluster_workers_and_a_redelivered_task_run_it_once(
         for proc, _ in clusters:
             proc.send_signal(15)
         for proc, log in clusters:
-            stop_process(proc)
+            stop_group(proc)
             log.close()
     run.refresh_from_db()
     results = sorted(str(t.result).replace(str(run.pk), "<run>") for t in Task.objects.all())

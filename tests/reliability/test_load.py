@@ -40,6 +40,7 @@ from django.test import Client
 from payroll.apps import ACCOUNTANTS
 from payroll.models import Branch, DailySalesHistory, Employee
 from sync.models import SyncRun
+from tests.fixtures.processes import start_group, stop_group
 from tests.reliability.support import (
     ROOT,
     Record,
@@ -102,9 +103,9 @@ def collect_static(env: dict[str, str]) -> subprocess.Popen:
 def start_gunicorn(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen, str, Path]:
     log = tmp_path / "gunicorn.log"
     with log.open("w") as out:
-        proc = subprocess.Popen(
+        proc = start_group(
             [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "regos_admin.wsgi:application"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=ROOT, env=env, log=out,
         )
 
     def listening() -> str | None:
@@ -115,7 +116,7 @@ def start_gunicorn(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Pope
     try:
         base = wait_until(listening, timeout=60, what="gunicorn to listen")
     except BaseException:
-        stop_process(proc)
+        stop_group(proc)
         raise
     return proc, base, log
 
@@ -193,7 +194,7 @@ def test_fifty_accountants_browse_and_export_while_a_sync_runs(
     finally:
         stop_process(syncing)
         if web is not None:
-            stop_process(web)
+            stop_group(web)
     assert locust.returncode == 0, locust.stdout[-3000:] + locust.stderr[-3000:]
     total, endpoints = aggregated(Path(f"{prefix}_stats.csv"))
     failures = (Path(f"{prefix}_failures.csv").read_text() if Path(f"{prefix}_failures.csv").exists() else "")
