@@ -60,13 +60,50 @@ def test_stops_when_next_offset_equals_the_current_offset():
 
 @responses.activate
 def test_stops_when_next_offset_reaches_total():
+    add(responses, "DocCheque/Get", page_json(cheques("a", "b", "c"), next_offset=3, total=5))
+    add(responses, "DocCheque/Get", page_json(cheques("d", "e"), next_offset=6, total=5))
+    client, _ = make_client(page_size=3)
+
+    assert _uuids(client.iter_cheques(first_day=DAY, last_day=DAY)) == ["a", "b", "c", "d", "e"]
+    assert len(responses.calls) == 2  # a short last page: no third request for an offset past the end
+    assert [(sent(responses, i)["limit"], sent(responses, i)["offset"]) for i in range(2)] == [(3, 0), (3, 3)]
+
+
+@responses.activate
+def test_a_full_page_ending_at_total_is_confirmed_by_one_more_request():
     add(responses, "DocCheque/Get", page_json(cheques("a", "b"), next_offset=2, total=4))
     add(responses, "DocCheque/Get", page_json(cheques("c", "d"), next_offset=4, total=4))
+    add(responses, "DocCheque/Get", page_json([], next_offset=4, total=4))
     client, _ = make_client(page_size=2)
 
     assert _uuids(client.iter_cheques(first_day=DAY, last_day=DAY)) == ["a", "b", "c", "d"]
-    assert len(responses.calls) == 2  # no third request for an offset that is already past the end
-    assert [(sent(responses, i)["limit"], sent(responses, i)["offset"]) for i in range(2)] == [(2, 0), (2, 2)]
+    assert [(sent(responses, i)["limit"], sent(responses, i)["offset"]) for i in range(3)] == [
+        (2, 0), (2, 2), (2, 4)]
+
+
+@responses.activate
+def test_a_total_one_row_short_on_a_page_boundary_raises_instead_of_losing_the_row():
+    # REGOS says 4, has 5: trusting total would end the listing after "d" and lose "e" silently.
+    add(responses, "DocCheque/Get", page_json(cheques("a", "b"), next_offset=2, total=4))
+    add(responses, "DocCheque/Get", page_json(cheques("c", "d"), next_offset=4, total=4))
+    add(responses, "DocCheque/Get", page_json(cheques("e"), next_offset=5, total=4))
+    client, _ = make_client(page_size=2)
+    seen: list[str] = []
+
+    with pytest.raises(RegosResponseError, match="total 4, yet sent 1 more rows at offset 4"):
+        for page in client.iter_cheques(first_day=DAY, last_day=DAY):
+            seen.extend(c.uuid for c in page)
+    assert seen == ["a", "b"]  # the page that could not be vouched for was not handed out
+
+
+@responses.activate
+def test_rows_appearing_after_a_full_last_page_raise_listing_changed():
+    add(responses, "DocCheque/Get", page_json(cheques("a", "b"), next_offset=2, total=2))
+    add(responses, "DocCheque/Get", page_json(cheques("c"), next_offset=3, total=3))
+    client, _ = make_client(page_size=2)
+
+    with pytest.raises(RegosListingChanged, match="total 2 at the start, 3 at offset 2"):
+        list(client.iter_cheques(first_day=DAY, last_day=DAY))
 
 
 @responses.activate
@@ -231,6 +268,7 @@ def test_get_cheques_chunks_uuids_by_250():
 def test_get_cheques_pages_within_a_chunk_and_skips_duplicates():
     add(responses, "DocCheque/Get", page_json(cheques("x"), next_offset=1, total=2))
     add(responses, "DocCheque/Get", page_json(cheques("y"), next_offset=2, total=2))
+    add(responses, "DocCheque/Get", page_json([], next_offset=2, total=2))  # the full last page confirmed
     client, _ = make_client(page_size=1)
 
     found = client.get_cheques(["x", "y", "x"])
@@ -238,6 +276,7 @@ def test_get_cheques_pages_within_a_chunk_and_skips_duplicates():
     assert [c.uuid for c in found] == ["x", "y"]
     assert sent(responses, 0) == {"uuids": ["x", "y"], "limit": 1, "offset": 0}
     assert sent(responses, 1) == {"uuids": ["x", "y"], "limit": 1, "offset": 1}
+    assert sent(responses, 2) == {"uuids": ["x", "y"], "limit": 1, "offset": 2}
 
 
 def test_get_by_ids_with_nothing_to_ask_sends_nothing():
@@ -273,14 +312,17 @@ def test_operating_cashes_all_or_by_id():
 def test_stocks_and_users_page_through_everything():
     add(responses, "Stock/Get", page_json([_STOCK], next_offset=1, total=2))
     add(responses, "Stock/Get", page_json(['{"id": 4, "name": "Yunusobod"}'], next_offset=2, total=2))
+    add(responses, "Stock/Get", page_json([], next_offset=2, total=2))
     add(responses, "User/Get", page_json(['{"id": 17, "full_name": "Toshmatov Aziz", "active": true}'],
                                          next_offset=1, total=1))
+    add(responses, "User/Get", page_json([], next_offset=1, total=1))
     client, _ = make_client(page_size=1)
 
     assert [s.id for s in client.get_stocks()] == [3, 4]
     assert [u.full_name for u in client.get_users()] == ["Toshmatov Aziz"]
-    assert [sent(responses, i) for i in range(3)] == [
-        {"limit": 1, "offset": 0}, {"limit": 1, "offset": 1}, {"limit": 1, "offset": 0}]
+    assert [sent(responses, i) for i in range(5)] == [
+        {"limit": 1, "offset": 0}, {"limit": 1, "offset": 1}, {"limit": 1, "offset": 2},
+        {"limit": 1, "offset": 0}, {"limit": 1, "offset": 1}]
 
 
 @responses.activate

@@ -637,6 +637,8 @@ class RegosClient:
                 return
             received = offset + len(rows)
             if total is not None and received >= total:
+                if received == total and len(rows) >= self._page_size:
+                    self._confirm_end(method, payload, at=received, total=total, context=context)
                 yield rows  # the last page, whatever next_offset says (often offset + limit)
                 return
             if next_offset is None or next_offset <= offset:
@@ -654,6 +656,27 @@ class RegosClient:
                     f"{len(rows)} rows at offset {offset}{of_total}", method=method)
             yield rows
             offset = next_offset
+
+    def _confirm_end(self, method: str, payload: dict[str, Any], *, at: int, total: int, context: str) -> None:
+        """A full page that ends exactly at ``total``: ask once more before believing it.
+
+        With a full last page, "all rows received" rests on ``total`` alone; a total that is one row
+        short would end the listing there and lose the rest without a trace. One request more — only
+        for a listing whose size is an exact multiple of the page size — turns that into an error.
+        """
+        envelope = self._request(method, {**payload, "limit": self._page_size, "offset": at}, expect=list,
+                                 offset=at)
+        extra = len(envelope["result"])
+        if not extra:
+            return
+        now = envelope.get("total")
+        if now is not None and now != total:
+            raise RegosListingChanged(
+                f"{method}{context}: the listing changed while paging (total {total} at the start, {now} at "
+                f"offset {at})", method=method)
+        raise RegosResponseError(
+            f"{method}{context}: REGOS gave total {total}, yet sent {extra} more rows at offset {at}: its "
+            f"total is wrong, and rows past it would be lost", method=method)
 
     def _iter_period[M: BaseModel](self, method: str, model: type[M], first_day: date, last_day: date,
                      filters: dict[str, Any]) -> Iterator[list[M]]:
