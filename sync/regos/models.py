@@ -17,6 +17,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 
 def _unix_to_datetime(value: Any) -> Any:
+    if type(value) is int:  # the common case first: called for every date of every document
+        return datetime.fromtimestamp(value, tz=UTC)
     if isinstance(value, bool):
         raise ValueError("expected unix seconds, got a boolean")
     if isinstance(value, int | float):
@@ -29,6 +31,8 @@ def _unix_to_datetime(value: Any) -> Any:
 def _strict_decimal(value: Any) -> Any:
     # A float reaching here has already lost the JSON text; str() gives its shortest repr, which is
     # what the JSON said for any amount with ≤15 significant digits.
+    if type(value) is Decimal:  # what the client's JSON parser makes of every non-integer number
+        return value
     if isinstance(value, bool) or value is None:
         raise ValueError("expected a number")
     if isinstance(value, float):
