@@ -169,6 +169,7 @@ def sync_run_execute(
 # --- sliced runs (sync.slices fans one run out over several workers) ------------------------------
 
 MOVED_PREFIX = "moved:"  # KeyValue "moved:<run id>:<slice first day>" = days a slice took documents from
+LOSING_SUFFIX = ":flagged"  # ...and of those, the days the slice flagged "rebuilding" until the finalizer rebuilds them
 
 
 def sync_slice_execute(
@@ -193,11 +194,12 @@ def sync_slice_execute(
     finally:
         with contextlib.suppress(RunAbandoned):
             engine.slice_add()  # requests made after the last finished day
-        if engine.moved_days:
-            key = f"{MOVED_PREFIX}{run.id}:{date_from.isoformat()}"
-            value = ",".join(sorted(d.isoformat() for d in engine.moved_days))
-            if not KeyValue.objects.filter(key=key).update(value=value):
-                KeyValue.objects.get_or_create(key=key, defaults={"value": value})
+        for suffix, days in (("", engine.moved_days), (LOSING_SUFFIX, engine.losing_flagged)):
+            if days:
+                key = f"{MOVED_PREFIX}{run.id}:{date_from.isoformat()}{suffix}"
+                value = ",".join(sorted(d.isoformat() for d in days))
+                if not KeyValue.objects.filter(key=key).update(value=value):
+                    KeyValue.objects.get_or_create(key=key, defaults={"value": value})
         if own_client:
             client.close()
 
@@ -208,19 +210,17 @@ def sync_run_finalize(*, run_id: uuid.UUID | str, failed: list[tuple[date, date,
     HistoryDay.synced_at, and set succeeded / partial / failed."""
     run = SyncRun.objects.get(id=run_id)
     moved_rows = KeyValue.objects.filter(key__startswith=f"{MOVED_PREFIX}{run.id}:")
-    moved = {
-        date.fromisoformat(v)
-        for value in moved_rows.values_list("value", flat=True)
-        for v in value.split(",")
-        if v
-    }
+    moved: set[date] = set()
+    losing: set[date] = set()
+    for key, value in moved_rows.values_list("key", "value"):
+        (losing if key.endswith(LOSING_SUFFIX) else moved).update(date.fromisoformat(v) for v in value.split(",") if v)
     moved_rows.delete()
     started = run.started_at or run.created_at
     mappings_changed = any(
         model.objects.filter(updated_at__gt=started).exists() for model in (StockMapping, SellerMapping)
     )
     days = list(days_between(run.date_from, run.date_to))
-    history.history_reaggregate_days(dates=days if mappings_changed else moved)
+    history.history_reaggregate_days(dates=days if mappings_changed else moved, losing=losing)
     history.totals_recompute()
 
     synced = dict(

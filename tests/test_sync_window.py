@@ -207,3 +207,67 @@ def test_export_after_sync_is_the_hand_worked_csv_and_a_rerun_keeps_it_byte_iden
 
     sync()
     assert export_csv() == first
+
+
+def _redate_shipment_5602_to_d2(dataset) -> None:  # type: ignore[no-untyped-def]
+    from tests.sync_data import at
+
+    with dataset.lock:
+        dataset._store("wholesale")[5602]["date"] = int(at(D2, 15).timestamp())  # edited in REGOS
+        dataset._version += 1  # the emulator's cached sort order must see the edit
+
+
+# Shipment 5602 (2,000,000.00, seller Aziz, Navoiy) re-dated from D1 to D2, by hand from RULES_HISTORY:
+# D1 Navoiy/Aziz loses it: 195000 − 15000 = 180000.00; D2 Navoiy/Aziz gains it: 20000 + 2000000 − 250000.
+MOVED_D1 = (d("195000.00"), d("15000.00"), Z, Z, d("180000.00"), 2)
+MOVED_D2 = (d("20000.00"), Z, d("2000000.00"), d("250000.00"), d("1770000.00"), 1)
+
+
+def test_a_day_losing_a_redated_document_is_rebuilt_and_left_clean(dataset) -> None:  # type: ignore[no-untyped-def]
+    assert sync().status == SyncRun.Status.SUCCEEDED
+    _redate_shipment_5602_to_d2(dataset)
+
+    run = services.sync_range(date_from=D2, date_to=D3)  # D1 is outside the run
+
+    assert run.status == SyncRun.Status.SUCCEEDED
+    table = history_table()
+    assert table[(D1, NAV, E_AZIZ)] == MOVED_D1
+    assert table[(D2, NAV, E_AZIZ)] == MOVED_D2
+    assert selectors.days_needing_repair() == []
+    assert set(HistoryDay.objects.values_list("state", flat=True)) == {"clean"}
+
+
+def test_a_crash_before_the_losing_day_is_rebuilt_leaves_it_flagged(dataset, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    assert sync().status == SyncRun.Status.SUCCEEDED
+    _redate_shipment_5602_to_d2(dataset)
+
+    def killed(self) -> None:  # type: ignore[no-untyped-def]
+        raise SystemExit("process killed after the last day, before the end-of-run rebuild")
+
+    monkeypatch.setattr(runner.RangeSync, "settle", killed)
+    with pytest.raises(SystemExit):
+        services.sync_range(date_from=D2, date_to=D3)
+
+    table = history_table()
+    assert table[(D2, NAV, E_AZIZ)] == MOVED_D2  # written with the shipment...
+    assert table[(D1, NAV, E_AZIZ)] == RULES_HISTORY[(D1, NAV, E_AZIZ)]  # ...which D1 still counts,
+    assert selectors.days_needing_repair() == [D1]  # so D1 says so instead of double counting silently
+
+    monkeypatch.undo()
+    monkeypatch.setattr(history, "today", lambda: TODAY)
+    repaired = services.sync_range(date_from=D1, date_to=D1)
+
+    assert repaired.status == SyncRun.Status.SUCCEEDED
+    assert history_table()[(D1, NAV, E_AZIZ)] == MOVED_D1
+    assert selectors.days_needing_repair() == []
+
+
+def test_a_day_flagged_by_an_earlier_crash_stays_flagged_after_losing_a_document(dataset) -> None:  # type: ignore[no-untyped-def]
+    assert sync().status == SyncRun.Status.SUCCEEDED
+    history.history_day_mark_rebuilding(day=D1)  # an earlier crash left D1 half-written
+    _redate_shipment_5602_to_d2(dataset)
+
+    assert services.sync_range(date_from=D2, date_to=D3).status == SyncRun.Status.SUCCEEDED
+
+    assert history_table()[(D1, NAV, E_AZIZ)] == MOVED_D1
+    assert selectors.days_needing_repair() == [D1]  # only a sync of D1 itself may clear that flag

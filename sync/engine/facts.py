@@ -15,7 +15,7 @@ from datetime import date
 
 from django.utils import timezone
 
-from sync.engine import fastsql
+from sync.engine import fastsql, history
 from sync.engine.documents import DATA_FIELDS, FactRow
 from sync.engine.locate import _chunks
 from sync.models import SalesFact
@@ -28,6 +28,8 @@ class FactsDiff:
     removed: int = 0
     # Other days that lost a document to this one (its REGOS date was edited): their history is stale.
     moved_from: set[date] = field(default_factory=set)
+    # Those of them this replace flagged "rebuilding" (they were clean) until their history is rebuilt.
+    flagged: set[date] = field(default_factory=set)
 
 
 def _same(stored: tuple[object, ...], row: FactRow) -> bool:
@@ -79,6 +81,10 @@ def facts_window_replace(
                 for pk, regos_id, old_day in found:
                     changed[pk] = new.pop((kind, regos_id))
                     diff.moved_from.add(old_day)
+
+    if diff.moved_from - {day}:
+        # Before the move: a crash between it and the old day's rebuild must leave a visible flag.
+        diff.flagged = history.history_days_mark_losing(days=diff.moved_from - {day})
 
     now = timezone.now()
     if to_delete:

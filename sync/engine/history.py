@@ -243,6 +243,25 @@ def history_day_mark_rebuilding(*, day: date) -> None:
         HistoryDay.objects.filter(date=day).update(state=HistoryDay.State.REBUILDING)
 
 
+def history_days_mark_losing(*, days: set[date]) -> set[date]:
+    """Flag days about to lose a document to another day (its REGOS date was edited) as rebuilding.
+
+    Their history counts the document until it is rebuilt at the end of the run; a crash before that
+    would leave the document counted on two days with nothing to show it. Returns the days this call
+    flagged — those that were clean — so the rebuild can clear exactly them and leave a day flagged by
+    an earlier crash flagged.
+    """
+    if not days:
+        return set()
+    already = set(
+        HistoryDay.objects.filter(date__in=days, state=HistoryDay.State.REBUILDING).values_list("date", flat=True)
+    )
+    flagged = set(days) - already
+    for day in sorted(flagged):
+        history_day_mark_rebuilding(day=day)
+    return flagged
+
+
 def history_day_mark_clean(*, day: date, synced: bool) -> None:
     changes: dict[str, object] = {"state": HistoryDay.State.CLEAN, "updated_at": timezone.now()}
     if synced:
@@ -327,8 +346,13 @@ def totals_recompute() -> None:
     employee_totals_recompute()
 
 
-def history_reaggregate_days(*, dates: set[date] | list[date], mappings: Mappings | None = None) -> int:
-    """Rebuild history of these days from facts + current mappings (no REGOS calls); days changed."""
+def history_reaggregate_days(
+    *, dates: set[date] | list[date], mappings: Mappings | None = None, losing: set[date] | None = None
+) -> int:
+    """Rebuild history of these days from facts + current mappings (no REGOS calls); days changed.
+
+    ``losing``: days this sync flagged while moving a document out of them
+    (``history_days_mark_losing``); their facts are whole, so the rebuild clears their flag."""
     mappings = mappings or Mappings.load()
     days = sorted(set(dates))
     # A day left "rebuilding" by a crashed sync may hold half-replaced facts: re-aggregating makes its
@@ -342,7 +366,7 @@ def history_reaggregate_days(*, dates: set[date] | list[date], mappings: Mapping
     for day in days:
         history_day_mark_rebuilding(day=day)
         diff = history_day_rebuild(day=day, mappings=mappings)
-        if day not in crashed:
+        if day not in crashed or (losing and day in losing):
             history_day_mark_clean(day=day, synced=False)
         changed += diff.changed
     return changed

@@ -56,6 +56,7 @@ class DayReport:
     status: str = "done"  # "followed": a day finished by another process, only its document count known
     # Other days that lost a document to this one (REGOS date edited): their history is rebuilt at the end.
     moved_from: set[date] = field(default_factory=set)
+    flagged: set[date] = field(default_factory=set)  # of those, the ones flagged "rebuilding" until then
 
     @property
     def documents(self) -> int:
@@ -100,6 +101,7 @@ def day_flush(
         history_rows=rebuilt.rows,
         history_written=rebuilt.written,
         moved_from=facts.moved_from,
+        flagged=facts.flagged,
     )
     return report
 
@@ -142,6 +144,7 @@ class RangeSync:
         }
         self.days_done = 0
         self.stale_days: set[date] = set()  # days outside the flush order whose history must be rebuilt
+        self.losing_days: set[date] = set()  # of those, the ones flagged "rebuilding" by this sync
         self._stats_start = (client.stats.requests_made, client.stats.rate_limit_waits)
         self._beat = time.monotonic()
         self._known_stocks: set[int] | None = None
@@ -198,8 +201,9 @@ class RangeSync:
         if self.slice_mode:
             return  # the finalizer re-aggregates moved days and recomputes totals once for all slices
         if self.stale_days:
-            history.history_reaggregate_days(dates=self.stale_days)
+            history.history_reaggregate_days(dates=self.stale_days, losing=self.losing_days)
             self.stale_days = set()
+            self.losing_days = set()
         if history.mappings_fingerprint() != self._mappings_seen:
             # An admin changed a mapping while we wrote: re-aggregate the range with the new mappings.
             history.history_reaggregate_days(dates=list(days_between(self.first, self.last)))
@@ -305,6 +309,7 @@ class RangeSync:
             }
             raise
         self.stale_days |= {d for d in report.moved_from if d != buffer.day}
+        self.losing_days |= report.flagged
         was_done = self.progress[index]["status"] == "done"
         if self.slice_mode:
             self.progress[index] = {**self.progress[index], "status": "done"}
@@ -357,6 +362,11 @@ class RangeSync:
     def moved_days(self) -> set[date]:
         """Days outside this slice's flush order that lost documents to it (their history is stale)."""
         return set(self.stale_days)
+
+    @property
+    def losing_flagged(self) -> set[date]:
+        """Of ``moved_days``, those this slice flagged "rebuilding" (the finalizer's rebuild clears them)."""
+        return set(self.losing_days)
 
     def _heartbeat(self) -> None:
         if time.monotonic() - self._beat >= HEARTBEAT_EVERY_S:
