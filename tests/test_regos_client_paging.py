@@ -87,7 +87,7 @@ def test_a_total_one_row_short_on_a_page_boundary_raises_instead_of_losing_the_r
     add(responses, "DocCheque/Get", page_json(cheques("a", "b"), next_offset=2, total=4))
     add(responses, "DocCheque/Get", page_json(cheques("c", "d"), next_offset=4, total=4))
     add(responses, "DocCheque/Get", page_json(cheques("e"), next_offset=5, total=4))
-    client, _ = make_client(page_size=2)
+    client, _ = make_client(page_size=2, max_attempts=1)  # one read: the re-reads are tested below
     seen: list[str] = []
 
     with pytest.raises(RegosResponseError, match="total 4, yet sent 1 more rows at offset 4"):
@@ -212,7 +212,7 @@ def test_a_gap_is_refused_even_without_a_total():
     add(responses, "DocCheque/Get", page_json(cheques("a", "b"), next_offset=4))
     client, _ = make_client(page_size=4)
 
-    with pytest.raises(RegosResponseError, match="would skip rows: next_offset 4 after 2 rows at offset 0$"):
+    with pytest.raises(RegosResponseError, match="would skip rows: next_offset 4 after 2 rows at offset 0 "):
         list(client.iter_cheques(first_day=DAY, last_day=DAY))
 
 
@@ -393,3 +393,43 @@ def test_cheque_page_rows_keep_their_order():
     # The client relies on the server's sort (sort_orders Date ASC) and does not reorder.
     assert _uuids(client.iter_cheques(first_day=DAY, last_day=DAY)) == ["late", "early"]
     assert sent(responses)["sort_orders"] == [{"column": "Date", "direction": "ASC"}]
+
+
+@responses.activate
+def test_a_one_off_paging_glitch_is_read_again_and_heals():
+    add(responses, "DocCheque/Get", page_json(cheques("a", "b"), next_offset=2, total=5))
+    add(responses, "DocCheque/Get", page_json(cheques("c", "d"), next_offset=2, total=5))  # stuck once
+    add(responses, "DocCheque/Get", page_json(cheques("c", "d"), next_offset=4, total=5))
+    add(responses, "DocCheque/Get", page_json(cheques("e"), next_offset=6, total=5))
+    client, sleeps = make_client(page_size=2)
+
+    assert _uuids(client.iter_cheques(first_day=DAY, last_day=DAY)) == ["a", "b", "c", "d", "e"]
+    assert [sent(responses, i)["offset"] for i in range(4)] == [0, 2, 2, 4]
+    assert sleeps == [1.0]  # backoff_base_s before the second read of the page
+    assert client.stats.retries == 1
+
+
+@responses.activate
+def test_a_paging_glitch_that_persists_fails_after_max_attempts_reads_with_backoff():
+    add(responses, "DocCheque/Get", page_json(cheques("a", "b"), next_offset=2, total=5))
+    add(responses, "DocCheque/Get", page_json([], next_offset=2, total=5))  # every read of offset 2: empty
+    client, sleeps = make_client(page_size=2, max_attempts=3)
+    pages = client.iter_cheques(first_day=DAY, last_day=DAY)
+
+    assert [c.uuid for c in next(pages)] == ["a", "b"]
+    with pytest.raises(RegosResponseError, match=r"empty page at offset 2 of total 5 \(read 3 times\)") as caught:
+        next(pages)
+    assert caught.value.attempts == 3
+    assert [sent(responses, i)["offset"] for i in range(4)] == [0, 2, 2, 2]
+    assert sleeps == [1.0, 2.0]
+
+
+@responses.activate
+def test_an_invalid_document_is_not_read_again():
+    # Reading again does not change what REGOS stores: a bad entity fails at once.
+    add(responses, "DocCheque/Get", page_json([cheque_json("a", amount="null")], next_offset=1, total=1))
+    client, sleeps = make_client(page_size=5)
+
+    with pytest.raises(RegosResponseError, match="amount"):
+        list(client.iter_cheques(first_day=DAY, last_day=DAY))
+    assert len(responses.calls) == 1 and sleeps == []

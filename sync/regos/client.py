@@ -19,8 +19,8 @@ Behaviour the sync relies on:
   ``RegosTransportError``; an entity that does not match its model -> ``RegosResponseError`` naming
   the field (``DocCheque/Get: result[3].amount: Input should be a valid decimal``). Retrying does
   not change what REGOS stores, so invalid entities are not retried.
-* **Paging** is lazy (one validated page in memory) and refuses to drop rows silently: see
-  ``RegosClient.iter_pages``.
+* **Paging** is lazy (one validated page in memory) and refuses to drop rows silently; a page whose
+  paging fields do not add up is read again before the listing fails: see ``RegosClient.iter_pages``.
 
 Retries are a hand-written loop rather than tenacity: two independent budgets (rate limits vs
 failures), ``Retry-After``, and the hand-off of waits to a shared limiter read more plainly as one
@@ -129,6 +129,10 @@ class BatchStepResult:
         if self.error_code is None:
             raise RegosResponseError(f"{method}: {self.description or 'step failed'}", method=method)
         raise _api_error(method, self.error_code, self.description)
+
+
+class _PagingGlitch(Exception):
+    """A page whose paging fields do not add up (the message says how); the page is read again."""
 
 
 @dataclass(frozen=True)
@@ -598,8 +602,11 @@ class RegosClient:
         """Validated pages of a ``limit``/``offset`` listing, fetched lazily (one page in memory).
 
         Stops on an empty page, when ``next_offset`` is missing/0/not past the current offset, or
-        once the rows received reach ``total``; otherwise continues at ``next_offset``. It never
-        drops or repeats rows silently; these raise ``RegosResponseError`` instead:
+        once the rows received reach ``total`` (a *full* page ending exactly at ``total`` is confirmed
+        by one more request: a total one row short would otherwise end the listing early); otherwise
+        continues at ``next_offset``. It never drops or repeats rows silently. A page whose paging
+        fields do not add up is read again (up to ``max_attempts`` reads, with backoff — a one-off
+        glitch heals) and then raises ``RegosResponseError``:
 
         * ``next_offset`` does not advance while ``total`` says rows remain ("paging did not
           advance at offset N of total T");
@@ -607,9 +614,11 @@ class RegosClient:
         * ``next_offset`` past the rows actually received while more remain (rows would be
           skipped; this includes ``next_offset >= total`` with rows still missing), or inside the
           page just received (rows would be counted twice);
-        * ``total`` changes between pages -> ``RegosListingChanged``: rows were added or removed
-          while paging, so offsets shifted. Pages already yielded cannot be taken back, so the
-          listing is not restarted; the run fails and the next run reads a consistent listing.
+        * more rows after a full page that ended at ``total`` (the total is wrong).
+
+        ``total`` changing between pages raises ``RegosListingChanged`` at once: rows were added or
+        removed while paging, so offsets shifted. Pages already yielded cannot be taken back, so the
+        listing is not restarted; the run fails (the engine re-reads from its first unwritten day).
 
         Checks run before a page is yielded, so a page from an inconsistent answer is never handed out.
         """
@@ -617,45 +626,73 @@ class RegosClient:
         offset = 0
         first_total: int | None = None
         while True:
+            rows, total, next_offset = self._read_page(method, payload, model, offset=offset,
+                                                       first_total=first_total, label=label, context=context)
+            if first_total is None:
+                first_total = total
+            if rows:
+                yield rows
+            if next_offset is None:
+                return
+            offset = next_offset
+
+    def _read_page[M: BaseModel](self, method: str, payload: dict[str, Any], model: type[M], *, offset: int,
+                                 first_total: int | None, label: str,
+                                 context: str) -> tuple[list[M], int | None, int | None]:
+        """(rows, total, next offset or None at the end) of the page at ``offset``, read again while its
+        paging fields do not add up."""
+        failures = 0
+        delay = 0.0
+        while True:
             envelope = self._request(method, {**payload, "limit": self._page_size, "offset": offset},
-                                     expect=list, offset=offset)
+                                     expect=list, offset=offset, initial_delay=delay)
             rows = parse_entities(model, envelope["result"], method=method,
                                   context=f" (page at offset {offset}{', ' + label if label else ''})")
-            total: int | None = envelope.get("total")
-            next_offset: int | None = envelope.get("next_offset")
+            try:
+                return rows, *self._page_verdict(method, payload, envelope, rows, offset=offset,
+                                                 first_total=first_total, context=context)
+            except _PagingGlitch as glitch:
+                failures += 1
+                if failures >= self._max_attempts:
+                    tries = f" (read {failures} times)" if failures > 1 else ""
+                    raise RegosResponseError(f"{method}{context}: {glitch}{tries}", method=method,
+                                             attempts=failures) from None
+                delay = self._backoff(failures, self._backoff_max_s)
+                self.stats.retries += 1
+                log.warning("REGOS %s offset=%s: %s; reading the page again in %.2f s", method, offset, glitch,
+                            delay)
+
+    def _page_verdict(self, method: str, payload: dict[str, Any], envelope: dict[str, Any], rows: list[Any], *,
+                      offset: int, first_total: int | None, context: str) -> tuple[int | None, int | None]:
+        """(total, next offset or None at the end); ``_PagingGlitch`` when the paging fields do not add up."""
+        total: int | None = envelope.get("total")
+        next_offset: int | None = envelope.get("next_offset")
+        if total is not None and first_total is not None and total != first_total:
+            raise RegosListingChanged(
+                f"{method}{context}: the listing changed while paging (total {first_total} at the "
+                f"start, {total} at offset {offset})", method=method)
+        if not rows:
+            if total is not None and offset < total:
+                raise _PagingGlitch(f"empty page at offset {offset} of total {total}")
+            return total, None
+        received = offset + len(rows)
+        if total is not None and received >= total:
+            if received == total and len(rows) >= self._page_size:
+                self._confirm_end(method, payload, at=received, total=total, context=context)
+            return total, None  # the last page, whatever next_offset says (often offset + limit)
+        if next_offset is None or next_offset <= offset:
             if total is not None:
-                if first_total is None:
-                    first_total = total
-                elif total != first_total:
-                    raise RegosListingChanged(
-                        f"{method}{context}: the listing changed while paging (total {first_total} at the "
-                        f"start, {total} at offset {offset})", method=method)
-            if not rows:
-                if total is not None and offset < total:
-                    raise RegosResponseError(
-                        f"{method}{context}: empty page at offset {offset} of total {total}", method=method)
-                return
-            received = offset + len(rows)
-            if total is not None and received >= total:
-                if received == total and len(rows) >= self._page_size:
-                    self._confirm_end(method, payload, at=received, total=total, context=context)
-                yield rows  # the last page, whatever next_offset says (often offset + limit)
-                return
-            if next_offset is None or next_offset <= offset:
-                if total is not None:
-                    raise RegosResponseError(
-                        f"{method}{context}: paging did not advance at offset {offset} of total {total} "
-                        f"(next_offset {next_offset}, {len(rows)} rows on the page)", method=method)
-                yield rows  # no total: the server says this is the end
-                return
-            if next_offset != received:
-                problem = "skip" if next_offset > received else "repeat"
-                of_total = f" of total {total}" if total is not None else ""
-                raise RegosResponseError(
-                    f"{method}{context}: paging would {problem} rows: next_offset {next_offset} after "
-                    f"{len(rows)} rows at offset {offset}{of_total}", method=method)
-            yield rows
-            offset = next_offset
+                raise _PagingGlitch(
+                    f"paging did not advance at offset {offset} of total {total} "
+                    f"(next_offset {next_offset}, {len(rows)} rows on the page)")
+            return total, None  # no total: the server says this is the end
+        if next_offset != received:
+            problem = "skip" if next_offset > received else "repeat"
+            of_total = f" of total {total}" if total is not None else ""
+            raise _PagingGlitch(
+                f"paging would {problem} rows: next_offset {next_offset} after "
+                f"{len(rows)} rows at offset {offset}{of_total}")
+        return total, next_offset
 
     def _confirm_end(self, method: str, payload: dict[str, Any], *, at: int, total: int, context: str) -> None:
         """A full page that ends exactly at ``total``: ask once more before believing it.
@@ -674,9 +711,9 @@ class RegosClient:
             raise RegosListingChanged(
                 f"{method}{context}: the listing changed while paging (total {total} at the start, {now} at "
                 f"offset {at})", method=method)
-        raise RegosResponseError(
-            f"{method}{context}: REGOS gave total {total}, yet sent {extra} more rows at offset {at}: its "
-            f"total is wrong, and rows past it would be lost", method=method)
+        raise _PagingGlitch(
+            f"REGOS gave total {total}, yet sent {extra} more rows at offset {at}: its total is wrong, and "
+            f"rows past it would be lost")
 
     def _iter_period[M: BaseModel](self, method: str, model: type[M], first_day: date, last_day: date,
                      filters: dict[str, Any]) -> Iterator[list[M]]:

@@ -68,6 +68,8 @@ FAULTS = [
     Fault("HTML error page with HTTP 200, twice", "DocCheque/Get#3:html200x2"),
     Fault("ok:true with result of the wrong type", "DocCheque/Get#3:wrongtype"),
     Fault("total shrinks between pages (documents deleted mid-sync)", "DocCheque/Get#3:shrink-total"),
+    Fault("next_offset does not advance, once (the page is read again)", "DocCheque/Get#4:stuck-offset"),
+    Fault("an empty page before the total is reached, once (read again)", "DocCheque/Get#4:empty-page"),
     Fault("cheque amount sent as a JSON string", "DocCheque/Get#2:amount-string"),
     Fault("shipment amount sent as a JSON string", "DocWholeSale/Get#1:amount-string"),
     # --- persistent: the run stops with a clear error; finished days stay, the rest is untouched
@@ -96,12 +98,12 @@ FAULTS = [
         "'result' is a string, expected an array", "does not understand", client={"max_attempts": 3},
     ),
     Fault(
-        "next_offset does not advance", "DocCheque/Get#4:stuck-offset", BROKEN, "paging did not advance",
-        "does not understand",
+        "next_offset never advances", "DocCheque/Get#4+:stuck-offset", BROKEN,
+        "paging did not advance", "does not understand", client={"max_attempts": 3},
     ),
     Fault(
-        "empty page before the total is reached", "DocCheque/Get#4:empty-page", BROKEN, "empty page at offset",
-        "does not understand",
+        "an empty page before the total is reached, on every read", "DocCheque/Get#4+:empty-page", BROKEN,
+        "empty page at offset", "does not understand", client={"max_attempts": 3},
     ),
     Fault(
         "a cheque without an amount", "DocCheque/Get#4:amount-missing", BROKEN, ".amount: Field required",
