@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 from django.db import IntegrityError
@@ -33,41 +34,41 @@ def _get_or_create(model, **lookup):  # type: ignore[no-untyped-def]
         return model.objects.get(**lookup)
 
 
-def stock_mapping_set(*, regos_stock_id: int, branch: Branch | None, user=None) -> int:
-    mapping = _get_or_create(StockMapping, regos_stock_id=regos_stock_id)
-    old = mapping.branch
-    if (old.pk if old else None) == (branch.pk if branch else None):
+def _mapping_set(  # type: ignore[no-untyped-def]
+    *, model, lookup: dict[str, int], field: str, target, days: Callable[[], list[date]], kind: str,
+    regos_name: str, user,
+) -> int:
+    """Point one REGOS stock/user at ``target`` (or at nothing), re-aggregate its ``days``, audit it."""
+    mapping = _get_or_create(model, **lookup)
+    old = getattr(mapping, field)
+    if (old.pk if old else None) == (target.pk if target else None):
         return 0
-    StockMapping.objects.filter(pk=mapping.pk).update(branch=branch, updated_at=timezone.now())
-    changed = history.history_reaggregate_days(dates=fact_days_for_stock(regos_stock_id=regos_stock_id))
+    model.objects.filter(pk=mapping.pk).update(**{field: target, "updated_at": timezone.now()})
+    changed = history.history_reaggregate_days(dates=days())
     history.totals_recompute()
     MappingAudit.objects.create(
-        kind=MappingAudit.Kind.STOCK,
-        regos_id=regos_stock_id,
-        regos_name=mapping.regos_name,
+        kind=kind,
+        regos_id=next(iter(lookup.values())),
+        regos_name=getattr(mapping, regos_name),
         old_target=str(old) if old else "",
-        new_target=str(branch) if branch else "",
+        new_target=str(target) if target else "",
         days_changed=changed,
         changed_by=user if getattr(user, "pk", None) else None,
     )
     return changed
 
 
-def seller_mapping_set(*, regos_user_id: int, employee: Employee | None, user=None) -> int:
-    mapping = _get_or_create(SellerMapping, regos_user_id=regos_user_id)
-    old = mapping.employee
-    if (old.pk if old else None) == (employee.pk if employee else None):
-        return 0
-    SellerMapping.objects.filter(pk=mapping.pk).update(employee=employee, updated_at=timezone.now())
-    changed = history.history_reaggregate_days(dates=fact_days_for_user(regos_user_id=regos_user_id))
-    history.totals_recompute()
-    MappingAudit.objects.create(
-        kind=MappingAudit.Kind.SELLER,
-        regos_id=regos_user_id,
-        regos_name=mapping.full_name,
-        old_target=str(old) if old else "",
-        new_target=str(employee) if employee else "",
-        days_changed=changed,
-        changed_by=user if getattr(user, "pk", None) else None,
+def stock_mapping_set(*, regos_stock_id: int, branch: Branch | None, user=None) -> int:  # type: ignore[no-untyped-def]
+    return _mapping_set(
+        model=StockMapping, lookup={"regos_stock_id": regos_stock_id}, field="branch", target=branch,
+        days=lambda: fact_days_for_stock(regos_stock_id=regos_stock_id), kind=MappingAudit.Kind.STOCK,
+        regos_name="regos_name", user=user,
     )
-    return changed
+
+
+def seller_mapping_set(*, regos_user_id: int, employee: Employee | None, user=None) -> int:  # type: ignore[no-untyped-def]
+    return _mapping_set(
+        model=SellerMapping, lookup={"regos_user_id": regos_user_id}, field="employee", target=employee,
+        days=lambda: fact_days_for_user(regos_user_id=regos_user_id), kind=MappingAudit.Kind.SELLER,
+        regos_name="full_name", user=user,
+    )
