@@ -11,11 +11,12 @@ a total that silently includes wholesale.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Literal, NamedTuple, TypedDict, Unpack
+from typing import Any, Literal, NamedTuple, TypedDict, Unpack
 from uuid import UUID
 
 from django.conf import settings
@@ -58,7 +59,7 @@ class Figures:
     cheque_count: int = 0
 
     @classmethod
-    def from_values(cls, values: dict) -> Figures:
+    def from_values(cls, values: Mapping[str, Any]) -> Figures:
         return cls(
             **{name: _money(values.get(name)) for name in AMOUNT_FIELDS},
             cheque_count=int(values.get("cheque_count") or 0),
@@ -218,8 +219,7 @@ class _Sum:
     cheque_count: int = 0
     rows: int = 0
 
-    def add(self, values: tuple) -> None:
-        rs, rr, ws, wr, total, cheques = values
+    def add(self, rs: Decimal, rr: Decimal, ws: Decimal, wr: Decimal, total: Decimal, cheques: int) -> None:
         self.retail_sales += rs
         self.retail_returns += rr
         self.wholesale_sales += ws
@@ -227,6 +227,15 @@ class _Sum:
         self.total_sales += total
         self.cheque_count += cheques
         self.rows += 1
+
+    def merge(self, other: _Sum) -> None:
+        self.retail_sales += other.retail_sales
+        self.retail_returns += other.retail_returns
+        self.wholesale_sales += other.wholesale_sales
+        self.wholesale_returns += other.wholesale_returns
+        self.total_sales += other.total_sales
+        self.cheque_count += other.cheque_count
+        self.rows += other.rows
 
     def figures(self, sale_type: SaleType | None) -> Figures:
         return Figures(
@@ -250,22 +259,30 @@ def history_overview(
 ) -> HistoryOverview:
     """Totals row, per-branch and per-employee subtotals and the chart series of the filtered set."""
     sale_type = filters.get("sale_type")
-    total = _Sum()
-    by_branch: dict[UUID, _Sum] = {}
-    by_employee: dict[str, _Sum] = {}
-    by_day_branch: dict[tuple[date, UUID], _Sum] = {}
+    # A month of a big chain is thousands of records. Each is added to two running sums only — its
+    # (day, branch) and its employee — and the branch subtotals and the total are then added up from
+    # the (day, branch) sums (Decimal addition is exact: the order cannot change a figure). Summing as
+    # the records stream by also lets each record's Decimals go at once: kept alive until the end
+    # (Python 3.13 tracks Decimals for the garbage collector), they set off full collections that made
+    # every few requests tens of milliseconds slower.
+    by_day_branch: defaultdict[tuple[date, UUID], _Sum] = defaultdict(_Sum)
+    by_employee: defaultdict[str, _Sum] = defaultdict(_Sum)
     records = (
         _filtered(date_from=date_from, date_to=date_to, **filters)
         .order_by()
         .values_list("date", "branch_id", "employee_key", *AMOUNT_FIELDS, "cheque_count")
         .iterator(chunk_size=2000)
     )
-    for day, branch_id, employee_key, *values in records:
-        figures = tuple(values)
-        total.add(figures)
-        by_branch.setdefault(branch_id, _Sum()).add(figures)
-        by_employee.setdefault(employee_key, _Sum()).add(figures)
-        by_day_branch.setdefault((day, branch_id), _Sum()).add(figures)
+    for day, branch_id, employee_key, rs, rr, ws, wr, total_sales, cheques in records:
+        by_day_branch[day, branch_id].add(rs, rr, ws, wr, total_sales, cheques)
+        by_employee[employee_key].add(rs, rr, ws, wr, total_sales, cheques)
+
+    by_branch: defaultdict[UUID, _Sum] = defaultdict(_Sum)
+    for (_day, branch_id), acc in by_day_branch.items():
+        by_branch[branch_id].merge(acc)
+    total = _Sum()
+    for acc in by_branch.values():
+        total.merge(acc)
 
     branch_names = _branch_names(by_branch)
     employee_names = _employee_names(UUID(key) for key in by_employee if key != UNASSIGNED)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from datetime import date
-from decimal import Decimal
 from functools import wraps
 from uuid import UUID
 
@@ -18,15 +17,16 @@ from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import NoReverseMatch, reverse
-from django.utils.formats import number_format
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from payroll import selectors
+from payroll import presenters, selectors
 from payroll.exports import (
     CSV_CONTENT_TYPE,
     XLSX_CONTENT_TYPE,
@@ -73,29 +73,46 @@ def history(request: HttpRequest) -> HttpResponse:
         return _invalid_filters(request, form)
     first, last = form.cleaned_data["date_from"], form.cleaned_data["date_to"]
     filters = form.filters()
+    sale_type = filters.get("sale_type")
     query = form.query_string()
-    rows = selectors.history_rows(date_from=first, date_to=last, **filters)
-    page = Paginator(rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
     overview = selectors.history_overview(date_from=first, date_to=last, **filters)
+    rows = selectors.history_rows(date_from=first, date_to=last, **filters)
+    page = CountedPaginator(rows, ROWS_PER_PAGE, count=overview.rows).get_page(request.GET.get("page"))
     form.show_effective_filters()
+    # Figures leave here as text: the templates print them without filters (see payroll/presenters.py).
+    printer = presenters.Printer()
     context = _page_context(
         request, _("Sales history"),
         form=form,
         date_from=first,
         date_to=last,
-        sale_type=filters.get("sale_type"),
+        sale_type=sale_type,
         page_obj=page,
         rows=[
-            (row, _facts_url(row, query))
-            for row in selectors.as_history_rows(page.object_list, sale_type=filters.get("sale_type"))
+            (presenters.row_line(row, printer), _facts_url(row, query))
+            for row in selectors.as_history_rows(page.object_list, sale_type=sale_type)
         ],
         overview=overview,
-        chart=svg_chart(overview.daily),
+        tables=presenters.history_tables(overview, printer),
+        chart=presenters.history_chart(overview.daily, printer),
         query=query,
         **_export_links(request, query),
         **_mapping_links(request),
     )
     return render(request, "payroll/history.html", context)
+
+
+class CountedPaginator(Paginator):
+    """A paginator told the number of rows: the overview has just counted the same filtered set, so a
+    second COUNT(*) over a month of history would only repeat it."""
+
+    def __init__(self, object_list: QuerySet, per_page: int, *, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self._count = count
+
+    @cached_property
+    def count(self) -> int:
+        return self._count
 
 
 def _facts_url(row: selectors.HistoryRow, query: str) -> str:
@@ -221,79 +238,3 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
     write_xlsx(rows, spool)
     spool.seek(0)
     return FileResponse(spool, as_attachment=True, filename=filename, content_type=XLSX_CONTENT_TYPE)
-
-
-# --------------------------------------------------------------------------- the chart (server-side SVG)
-
-CHART_WIDTH, CHART_HEIGHT = 960, 280
-PLOT_LEFT, PLOT_RIGHT, PLOT_TOP, PLOT_BOTTOM = 96, 12, 12, 36
-PALETTE = ("#2f6fb0", "#d9822b", "#2e9e5b", "#c23b4e", "#7a4fb5", "#8c6d31", "#d45fa6", "#5f6b7a", "#1fa3a3",
-           "#a3a31f")
-
-
-def _nice_ceiling(value: Decimal) -> Decimal:
-    """The next "round" number ≥ value (1, 2, 2.5, 5 × 10ⁿ) so that gridlines get readable labels."""
-    if value <= 0:
-        return Decimal(0)
-    exponent = Decimal(10) ** (len(str(int(value))) - 1)
-    for step in (1, 2, Decimal("2.5"), 5, 10):
-        if value <= step * exponent:
-            return step * exponent
-    return 10 * exponent
-
-
-def _n(value: float | Decimal) -> str:
-    # Coordinates as plain strings: a template would localize a float into "96,5" in Uzbek/Russian.
-    return f"{float(value):.1f}"
-
-
-def svg_chart(data: selectors.DailyTotals) -> dict:
-    """Geometry of a line chart (one line per branch, a point per day) for payroll/_chart.svg.html."""
-    plot_width = CHART_WIDTH - PLOT_LEFT - PLOT_RIGHT
-    plot_height = CHART_HEIGHT - PLOT_TOP - PLOT_BOTTOM
-    top = _nice_ceiling(data.peak)
-    bottom = -_nice_ceiling(-data.trough) if data.trough < 0 else Decimal(0)
-    span = (top - bottom) or Decimal(1)
-    count = len(data.days)
-
-    def x(i: int) -> float:
-        return PLOT_LEFT + (plot_width / 2 if count == 1 else plot_width * i / (count - 1))
-
-    def y(value: Decimal) -> float:
-        return PLOT_TOP + float((top - value) / span) * plot_height
-
-    gridlines = [
-        {"y": _n(y(bottom + span * i / 4)), "label": number_format(bottom + span * i / 4, 0, use_l10n=True,
-                                                                    force_grouping=True)}
-        for i in range(5)
-    ]
-    label_every = max(1, -(-count // 16))  # at most 16 day labels under the axis
-    day_labels = [{"x": _n(x(i)), "day": day} for i, day in enumerate(data.days) if i % label_every == 0]
-    series = []
-    for n, line in enumerate(data.series):
-        points = [
-            {"x": _n(x(i)), "y": _n(y(value)), "day": data.days[i], "value": value}
-            for i, value in enumerate(line.totals)
-        ]
-        series.append({
-            "name": line.name,
-            "color": PALETTE[n % len(PALETTE)],
-            "points": points,
-            "polyline": " ".join(f"{p['x']},{p['y']}" for p in points),
-            "total": sum(line.totals, Decimal(0)),
-        })
-    return {
-        "width": str(CHART_WIDTH),
-        "height": str(CHART_HEIGHT),
-        "plot_left": _n(PLOT_LEFT),
-        "axis_label_x": _n(PLOT_LEFT - 8),
-        "plot_right": _n(CHART_WIDTH - PLOT_RIGHT),
-        "plot_top": _n(PLOT_TOP),
-        "plot_bottom": _n(PLOT_TOP + plot_height),
-        "zero_y": _n(y(Decimal(0))),
-        "label_y": _n(CHART_HEIGHT - 12),
-        "gridlines": gridlines,
-        "day_labels": day_labels,
-        "series": series,
-        "empty": not data.series,
-    }
