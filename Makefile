@@ -82,6 +82,7 @@ test: dev-venv system-deps messages
 
 lint: dev-venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 # The benchmark (not part of make test): one table on stdout and bench/results.json; see BENCHMARKS.md.
 # BENCH_ARGS passes options, e.g. make bench BENCH_ARGS="--sizes 10k,100k --profile".

@@ -12,7 +12,7 @@ import io
 from collections.abc import Iterable, Iterator
 from datetime import date
 from decimal import Decimal
-from typing import BinaryIO, TextIO
+from typing import IO, Protocol
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -70,7 +70,14 @@ def csv_lines(rows: Iterable[ExportRow]) -> Iterator[str]:
         buffer.truncate()
 
 
-def write_csv(rows: Iterable[ExportRow], out: TextIO) -> int:
+class TextSink(Protocol):
+    """What ``write_csv`` writes to: a text file, or any other object with ``write(str)``
+    (``export_sales`` passes a wrapper of the command's stdout)."""
+
+    def write(self, text: str, /) -> object: ...
+
+
+def write_csv(rows: Iterable[ExportRow], out: TextSink) -> int:
     """Write the CSV to a text stream; returns the number of data rows."""
     count = -1  # the header is not a row
     for line in csv_lines(rows):
@@ -79,7 +86,7 @@ def write_csv(rows: Iterable[ExportRow], out: TextIO) -> int:
     return count
 
 
-def write_xlsx(rows: Iterable[ExportRow], out: BinaryIO | str, *, sheet_title: str = "sales") -> int:
+def write_xlsx(rows: Iterable[ExportRow], out: IO[bytes] | str, *, sheet_title: str = "sales") -> int:
     """Write the XLSX (same columns; dates as dates, amounts as numbers ``#,##0.00``); returns rows.
 
     A write-only workbook streams rows to a temporary file instead of keeping a month of a big chain

@@ -118,7 +118,7 @@ class MonthField(forms.CharField):
     widget = forms.TextInput(attrs={"type": "month"})
     default_error_messages = {"invalid": _("Enter a month as YYYY-MM, e.g. 2026-11.")}
 
-    def to_python(self, value: str) -> date | None:  # type: ignore[override]
+    def to_python(self, value: str) -> date | None:
         value = super().to_python(value).strip()
         if not value:
             return None

@@ -7,14 +7,29 @@ upserted by natural keys and claims are conditional updates (see sync.services).
 
 from __future__ import annotations
 
+import enum
 import uuid
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from payroll.models import MONEY, Branch, Employee
+
+if TYPE_CHECKING:
+    # Django ships no type information here, so to mypy models.TextChoices is Any and a member such
+    # as `QUEUED = "queued", _("queued")` would be the tuple it is written as. Django's enum metaclass
+    # makes each member a str enum member whose value is the first item; this stand-in tells mypy
+    # exactly that. At run time the real models.TextChoices is used.
+    class TextChoices(enum.StrEnum):
+        choices: ClassVar[list[tuple[str, Any]]]  # (value, lazily translated label)
+        label: Any
+
+        def __new__(cls, value: str, label: object = ...) -> Self: ...
+else:
+    TextChoices = models.TextChoices
 
 
 class StockMapping(models.Model):
@@ -66,7 +81,7 @@ class SellerMapping(models.Model):
 
 
 class MappingAudit(models.Model):
-    class Kind(models.TextChoices):
+    class Kind(TextChoices):
         STOCK = "stock", _("stock → branch")
         SELLER = "seller", _("user → employee")
 
@@ -118,13 +133,13 @@ class RegosOperatingCash(models.Model):
 
 
 class SyncRun(models.Model):
-    class Trigger(models.TextChoices):
+    class Trigger(TextChoices):
         USER = "user", _("user")
         SCHEDULE = "schedule", _("schedule")
         WEBHOOK = "webhook", _("webhook")
         COMMAND = "command", _("command")
 
-    class Status(models.TextChoices):
+    class Status(TextChoices):
         QUEUED = "queued", _("queued")
         RUNNING = "running", _("running")
         SUCCEEDED = "succeeded", _("succeeded")
@@ -190,12 +205,12 @@ class SyncRun(models.Model):
 class SalesFact(models.Model):
     """One counted REGOS document: the audit trail behind every history figure."""
 
-    class Kind(models.TextChoices):
+    class Kind(TextChoices):
         CHEQUE = "cheque", _("retail cheque")
         WHOLESALE = "wholesale", _("wholesale shipment")
         WHOLESALE_RETURN = "wholesale_return", _("wholesale return")
 
-    class SaleType(models.TextChoices):
+    class SaleType(TextChoices):
         RETAIL = "retail", _("retail")
         WHOLESALE = "wholesale", _("wholesale")
 
@@ -253,7 +268,7 @@ class SyncGate(models.Model):
 class HistoryDay(models.Model):
     """Per business day: whether its history rows are being rebuilt (a crash leaves 'rebuilding')."""
 
-    class State(models.TextChoices):
+    class State(TextChoices):
         CLEAN = "clean", _("clean")
         REBUILDING = "rebuilding", _("rebuilding")
 
@@ -280,7 +295,7 @@ class DirtyDay(models.Model):
 
 
 class WebhookEvent(models.Model):
-    class Status(models.TextChoices):
+    class Status(TextChoices):
         RECEIVED = "received", _("received")
         PROCESSED = "processed", _("processed")
         IGNORED = "ignored", _("ignored")

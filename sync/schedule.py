@@ -35,6 +35,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypedDict
 
 from django.conf import settings
 from django.utils import timezone, translation
@@ -118,7 +119,21 @@ def schedule_install(*, cron: str | None = None) -> InstallResult:
     return result
 
 
-def schedules_get() -> list[dict[str, object]]:
+class ScheduleRow(TypedDict):
+    """One installed schedule as ``schedules_get`` returns it: columns of django-q2's Schedule."""
+
+    name: str | None
+    func: str
+    schedule_type: str
+    cron: str | None
+    minutes: int | None
+    repeats: int
+    next_run: datetime | None
+    cluster: str | None
+    task: str | None
+
+
+def schedules_get() -> list[ScheduleRow]:
     """The installed schedules, for ``regos_schedule --show``."""
     from django_q.models import Schedule
 

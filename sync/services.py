@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -43,6 +44,9 @@ from sync.engine.runs import RunAbandoned, SyncBusyError, SyncRangeError
 from sync.models import HistoryDay, KeyValue, SalesFact, SellerMapping, StockMapping, SyncRun
 from sync.regos.client import RegosClient
 from sync.regos.errors import RegosError, RegosRateLimitError
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +78,8 @@ JOIN_POLL_S = 1.0
 
 
 def sync_run_request(
-    *, date_from: date, date_to: date, trigger: str, user=None, branch: Branch | None = None
+    *, date_from: date, date_to: date, trigger: str, user: AbstractBaseUser | None = None,
+    branch: Branch | None = None,
 ) -> tuple[SyncRun, bool]:
     """(run, created): join an active run overlapping the range, or create a queued one.
 
@@ -284,7 +289,7 @@ def sync_range(
     date_from: date,
     date_to: date,
     trigger: str = SyncRun.Trigger.COMMAND,
-    user=None,
+    user: AbstractBaseUser | None = None,
     client: RegosClient | None = None,
     on_day: Callable[[DayReport], None] | None = None,
     on_join: Callable[[SyncRun], None] | None = None,
@@ -332,12 +337,14 @@ def history_reaggregate(*, dates: Iterable[date]) -> int:
     return changed
 
 
-def stock_mapping_set(*, regos_stock_id: int, branch: Branch | None, user=None) -> int:
+def stock_mapping_set(*, regos_stock_id: int, branch: Branch | None, user: AbstractBaseUser | None = None) -> int:
     """Map a REGOS stock to a branch (None = unmap), audit it, re-aggregate its days; days changed."""
     return _stock_mapping_set(regos_stock_id=regos_stock_id, branch=branch, user=user)
 
 
-def seller_mapping_set(*, regos_user_id: int, employee: Employee | None, user=None) -> int:
+def seller_mapping_set(
+    *, regos_user_id: int, employee: Employee | None, user: AbstractBaseUser | None = None
+) -> int:
     """Map a REGOS user to an employee (None = unassigned), audit it, re-aggregate its days."""
     return _seller_mapping_set(regos_user_id=regos_user_id, employee=employee, user=user)
 

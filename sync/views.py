@@ -366,7 +366,7 @@ def mappings(request: HttpRequest) -> HttpResponse:
     }
     stock_rows = list(stocks)
     for row in stock_rows:
-        row.documents = documents.get(row.regos_stock_id, 0)  # type: ignore[attr-defined]
+        row.documents = documents.get(row.regos_stock_id, 0)
     return _page(
         request, "sync/mappings.html", _("Mappings"),
         stocks=stock_rows, users=list(users), tab="not_mapped" if not_mapped else "all",

@@ -41,19 +41,23 @@ def facts_window_replace(
 ) -> FactsDiff:
     diff = FactsDiff()
     fast = fastsql.enabled()
-    existing: dict[tuple[str, str], tuple[uuid.UUID, tuple[object, ...]]] = {}
+    # A fact's pk is a UUID from the ORM, its 32 hex digits from the SQLite fast path (both are accepted
+    # wherever it is written back).
+    existing: Mapping[tuple[str, str], tuple[uuid.UUID | str, tuple[object, ...]]]
     if fast:
         # Raw rows, compared in their stored form: no ORM converters on a re-read month.
         existing = fastsql.facts_of_day(day)
         form = fastsql.comparer(day)
     else:
-        for values in SalesFact.objects.filter(business_date=day).values_list(
-            "id", "source_kind", "regos_id", *DATA_FIELDS
-        ):
-            existing[(values[1], values[2])] = (values[0], tuple(values[3:]))
+        existing = {
+            (values[1], values[2]): (values[0], tuple(values[3:]))
+            for values in SalesFact.objects.filter(business_date=day).values_list(
+                "id", "source_kind", "regos_id", *DATA_FIELDS
+            )
+        }
 
     to_delete = [pk for key, (pk, _) in existing.items() if key not in rows]
-    changed: dict[uuid.UUID, FactRow] = {}
+    changed: dict[uuid.UUID | str, FactRow] = {}
     new: dict[tuple[str, str], FactRow] = {}
     for key, row in rows.items():
         if key in existing:

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, tzinfo
 from functools import cache
+from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
@@ -93,7 +94,8 @@ def comparer(day: date) -> Callable[[FactRow], tuple[object, ...]]:
     day_text = day.isoformat()
 
     def form(row: FactRow) -> tuple[object, ...]:
-        values = list(row[2:])
+        # Any: which column is a datetime, a date or a decimal is known from the indexes at run time only.
+        values: list[Any] = list(row[2:])
         for i in datetimes:
             values[i] = _naive(values[i], zone)
         for i in dates:
@@ -139,7 +141,7 @@ def facts_insert(rows: Sequence[FactRow], *, run_id: uuid.UUID | str | None, now
     params = []
     day_text: dict[date, str] = {}
     for pk, row in zip(new_ids(len(rows)), rows, strict=True):
-        values = list(row)
+        values: list[Any] = list(row)  # Any: as in comparer's form, the column types come from the indexes
         for i in datetimes:
             values[i + 2] = _naive(values[i + 2], zone)
         for i in dates:

@@ -127,13 +127,15 @@ def history_rows_for_day(
     ``facts``: the day's facts as the sync just wrote them (saves reading them back); default: the DB.
     """
     acc: dict[tuple[uuid.UUID, uuid.UUID | None], _Totals] = {}
+    # Per fact: (stock_id, source_kind, is_return, seller_id, cashier_id, attached_user_id, amount).
+    columns: Iterable[tuple[int, str, bool, int | None, int | None, int | None, Decimal]]
     if facts is None:
-        facts = SalesFact.objects.filter(business_date=day).values_list(
+        columns = SalesFact.objects.filter(business_date=day).values_list(
             "stock_id", "source_kind", "is_return", "seller_id", "cashier_id", "attached_user_id", "amount"
         )
     else:
-        facts = map(_FACT_COLUMNS, facts)
-    for stock_id, kind, is_return, seller_id, cashier_id, attached_id, amount in facts:
+        columns = map(_FACT_COLUMNS, facts)
+    for stock_id, kind, is_return, seller_id, cashier_id, attached_id, amount in columns:
         branch_id = mappings.branches.get(stock_id)
         if branch_id is None:
             continue

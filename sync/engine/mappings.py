@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError
 from django.db.models import Count, Q
@@ -12,6 +13,9 @@ from django.utils import timezone
 from payroll.models import Branch, Employee
 from sync.engine import history
 from sync.models import MappingAudit, SalesFact, SellerMapping, StockMapping
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
 
 
 def fact_days_for_stock(*, regos_stock_id: int) -> list[date]:
@@ -58,7 +62,7 @@ def _mapping_set(  # type: ignore[no-untyped-def]
     return changed
 
 
-def stock_mapping_set(*, regos_stock_id: int, branch: Branch | None, user=None) -> int:  # type: ignore[no-untyped-def]
+def stock_mapping_set(*, regos_stock_id: int, branch: Branch | None, user: AbstractBaseUser | None = None) -> int:
     return _mapping_set(
         model=StockMapping, lookup={"regos_stock_id": regos_stock_id}, field="branch", target=branch,
         days=lambda: fact_days_for_stock(regos_stock_id=regos_stock_id), kind=MappingAudit.Kind.STOCK,
@@ -66,7 +70,9 @@ def stock_mapping_set(*, regos_stock_id: int, branch: Branch | None, user=None) 
     )
 
 
-def seller_mapping_set(*, regos_user_id: int, employee: Employee | None, user=None) -> int:  # type: ignore[no-untyped-def]
+def seller_mapping_set(
+    *, regos_user_id: int, employee: Employee | None, user: AbstractBaseUser | None = None
+) -> int:
     return _mapping_set(
         model=SellerMapping, lookup={"regos_user_id": regos_user_id}, field="employee", target=employee,
         days=lambda: fact_days_for_user(regos_user_id=regos_user_id), kind=MappingAudit.Kind.SELLER,

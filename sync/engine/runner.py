@@ -14,9 +14,11 @@ After the last day the Branch month-to-date and Employee latest-day totals are r
 
 from __future__ import annotations
 
+import datetime as dt
 import heapq
 import logging
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -45,7 +47,8 @@ Kind = SalesFact.Kind
 class DayReport:
     """What one day's flush did; handed to ``on_day`` (the command prints it)."""
 
-    date: date
+    # dt.date, not date: inside this class body the name ``date`` is this field, not the type.
+    date: dt.date
     cheques: int = 0
     wholesale: int = 0  # shipments + returns
     inserted: int = 0
@@ -55,8 +58,8 @@ class DayReport:
     history_written: int = 0
     status: str = "done"  # "followed": a day finished by another process, only its document count known
     # Other days that lost a document to this one (REGOS date edited): their history is rebuilt at the end.
-    moved_from: set[date] = field(default_factory=set)
-    flagged: set[date] = field(default_factory=set)  # of those, the ones flagged "rebuilding" until then
+    moved_from: set[dt.date] = field(default_factory=set)
+    flagged: set[dt.date] = field(default_factory=set)  # of those, the ones flagged "rebuilding" until then
 
     @property
     def documents(self) -> int:
@@ -74,7 +77,7 @@ class _DayBuffer:
 
 
 def day_flush(
-    *, day: date, rows: dict[tuple[str, str], FactRow], run_id, mappings: history.Mappings
+    *, day: date, rows: dict[tuple[str, str], FactRow], run_id: uuid.UUID | None, mappings: history.Mappings
 ) -> DayReport:
     """Write one business day: facts first, history last, the HistoryDay marker around both.
 
@@ -209,7 +212,7 @@ class RangeSync:
             history.history_reaggregate_days(dates=list(days_between(self.first, self.last)))
         history.totals_recompute()
 
-    def counts_for_run(self) -> dict[str, int]:
+    def counts_for_run(self) -> dict[str, object]:  # SyncRun field → value (counts and the progress list)
         stats = self.client.stats
         return {
             **self.counts,

@@ -16,6 +16,7 @@ import random
 import time
 import uuid
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError
@@ -25,6 +26,11 @@ from django.utils.translation import gettext_noop
 
 from payroll.dates import days, today
 from sync.models import SyncGate, SyncRun
+
+if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+
+    from payroll.models import Branch
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +136,8 @@ def run_fail_if_stale(run: SyncRun) -> bool:
 
 
 def run_request(
-    *, date_from: date, date_to: date, trigger: str, user=None, branch=None, retry_of: SyncRun | None = None
+    *, date_from: date, date_to: date, trigger: str, user: AbstractBaseUser | None = None,
+    branch: Branch | None = None, retry_of: SyncRun | None = None,
 ) -> tuple[SyncRun, bool]:
     range_validate(date_from=date_from, date_to=date_to)
     with _Gate(TRIGGER_GATE):

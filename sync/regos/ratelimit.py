@@ -36,6 +36,18 @@ class RateLimiter(Protocol):
         ...
 
 
+class BucketLimiter(RateLimiter, Protocol):
+    """A ``RateLimiter`` that is a token bucket, whose capacity and balance can be read (``regos_check``
+    reports them). ``TokenBucket`` and the shared buckets are; ``UnlimitedLimiter`` is not."""
+
+    @property
+    def burst(self) -> int: ...
+
+    def available(self) -> float:
+        """Tokens available now (negative while callers are queued or after a penalty)."""
+        ...
+
+
 class TokenBucket:
     """Thread-safe token bucket: ``rate_per_sec`` refill, ``burst`` capacity, starts full.
 

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sync.regos.errors import RegosTransportError
-from sync.regos.ratelimit import RateLimiter, key_fingerprint, shared_limiter
+from sync.regos.ratelimit import BucketLimiter, key_fingerprint, shared_limiter
 
 log = logging.getLogger("sync.regos")
 
@@ -307,14 +307,16 @@ class RedisTokenBucket:
 
 # --- from the settings ---------------------------------------------------------------------------
 
-_cache: dict[tuple[Any, ...], RateLimiter] = {}
+_cache: dict[tuple[Any, ...], BucketLimiter] = {}
 _cache_lock = threading.Lock()
 
 
 def limiter_store(settings_obj: Any = None) -> str:
     """Where the bucket lives with these settings: ``redis``, ``database`` or ``process``."""
     if settings_obj is None:
-        from django.conf import settings as settings_obj
+        from django.conf import settings
+
+        settings_obj = settings
     store = getattr(settings_obj, "REGOS_RATE_LIMIT_STORE", "auto") or "auto"
     if store not in STORES:
         raise ValueError(f"REGOS_RATE_LIMIT_STORE must be one of {', '.join(STORES)}")
@@ -327,7 +329,7 @@ def limiter_store(settings_obj: Any = None) -> str:
 
 
 def limiter_for_settings(*, key: str | None = None, rate_per_sec: float | None = None,
-                         burst: int | None = None) -> RateLimiter:
+                         burst: int | None = None) -> BucketLimiter:
     """The limiter every REGOS client of this deployment should use for ``key``.
 
     Defaults come from ``settings`` (``REGOS_INTEGRATION_KEY``, ``REGOS_RATE_PER_SEC``,

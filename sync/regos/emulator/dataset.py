@@ -181,7 +181,18 @@ class SortedBlock:
         # filter once instead of once per concurrent page request.
         self._match_lock = threading.Lock()
 
+    # Every subclass provides these (the Block protocol); declared here so code holding a
+    # SortedBlock may call them.
     def compute_match(self, flt: Filter) -> Sequence[int]:
+        raise NotImplementedError
+
+    def render(self, positions: Iterable[int]) -> list[str]:
+        raise NotImplementedError
+
+    def sort_key(self, pos: int) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+    def doc(self, pos: int) -> dict[str, Any]:
         raise NotImplementedError
 
     def match(self, flt: Filter) -> Sequence[int]:
@@ -673,10 +684,12 @@ class Dataset:
         return doc
 
     def _store(self, kind: str) -> dict[Any, dict[str, Any]]:
-        return {
+        # Annotated: the stores are keyed by str (uuids) or int (ids), which would join to object.
+        stores: dict[str, dict[Any, dict[str, Any]]] = {
             CHEQUE: self._cheques, WHOLESALE: self._wholesales, WHOLESALE_RETURN: self._wholesale_returns,
             SESSION: self._sessions, CASH: self._cashes, STOCK: self._stocks, USER: self._users,
-        }[kind]
+        }
+        return stores[kind]
 
     def _user_ref(self, user_id: int | None) -> dict[str, Any] | None:
         if user_id is None:

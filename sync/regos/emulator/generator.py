@@ -823,7 +823,7 @@ class GeneratedDataset(Dataset):
     def add_session(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
         raise TypeError("a generated dataset's documents are generated; build a Dataset by hand to add them")
 
-    add_cheque = add_wholesale = add_wholesale_return = add_session  # type: ignore[assignment]
+    add_cheque = add_wholesale = add_wholesale_return = add_session
 
     def _remember(self, kind: str, day: date, pos: int, changes: dict[str, Any]) -> SortedBlock:
         key = (kind, day.toordinal())

@@ -137,7 +137,7 @@ def decimal_to_tiyin(value: Decimal, what: str = "amount") -> int:
 
 
 # --- JSON ---------------------------------------------------------------------------------------
-_encode_str: Callable[[str], str] = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_encode_str: Callable[[str], str] = json.encoder.encode_basestring
 
 
 def _encode(obj: Any, out: Callable[[str], None]) -> None:
