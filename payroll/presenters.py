@@ -111,6 +111,18 @@ class FigureTexts:
             printer.count(figures.cheque_count),
         )
 
+    @property
+    def cells(self) -> tuple[tuple[str, str], ...]:
+        """(CSS class, text) of the six cells, in column order: one template loop prints every table."""
+        return (
+            ("num", self.retail_sales),
+            ("num", self.retail_returns),
+            ("num", self.wholesale_sales),
+            ("num", self.wholesale_returns),
+            ("num net", self.total_sales),
+            ("num", self.cheque_count),
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class SubtotalLine:

@@ -23,22 +23,13 @@ from sync.regos.shared_limit import (
     reset_limiter_cache,
 )
 from tests.fixtures.redis import redis_server, redis_url  # noqa: F401 — fixtures
+from tests.regos_client_support import FakeClock
 
 KEY = "shared0limit0test0key0000000001"
 OTHER_KEY = "shared0limit0test0key0000000002"
 
 
-class FakeClock:
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+START = 1_800_000_000.0  # a realistic unix time: the bucket row stores the clock's readings
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +46,7 @@ def _fresh_caches():
 
 @pytest.mark.django_db
 def test_database_bucket_bursts_then_paces_at_the_rate():
-    clock = FakeClock()
+    clock = FakeClock(START)
     bucket = DatabaseTokenBucket(KEY, rate_per_sec=2, burst=3, clock=clock, sleep=clock.sleep)
 
     waits = [bucket.acquire() for _ in range(5)]
@@ -68,7 +59,7 @@ def test_database_bucket_bursts_then_paces_at_the_rate():
 
 @pytest.mark.django_db
 def test_database_bucket_is_shared_by_instances_and_keyed_by_integration_key():
-    clock = FakeClock()
+    clock = FakeClock(START)
     first = DatabaseTokenBucket(KEY, rate_per_sec=2, burst=2, clock=clock, sleep=clock.sleep)
     second = DatabaseTokenBucket(KEY, rate_per_sec=2, burst=2, clock=clock, sleep=clock.sleep)
     other_key = DatabaseTokenBucket(OTHER_KEY, rate_per_sec=2, burst=2, clock=clock, sleep=clock.sleep)
@@ -84,7 +75,7 @@ def test_database_bucket_is_shared_by_instances_and_keyed_by_integration_key():
 
 @pytest.mark.django_db
 def test_database_bucket_refills_up_to_the_burst_and_penalize_drains_it():
-    clock = FakeClock()
+    clock = FakeClock(START)
     bucket = DatabaseTokenBucket(KEY, rate_per_sec=2, burst=3, clock=clock, sleep=clock.sleep)
     for _ in range(3):
         bucket.acquire()
@@ -99,7 +90,7 @@ def test_database_bucket_refills_up_to_the_burst_and_penalize_drains_it():
 
 @pytest.mark.django_db
 def test_database_bucket_retries_a_claim_lost_to_another_process():
-    clock = FakeClock()
+    clock = FakeClock(START)
     winner = DatabaseTokenBucket(KEY, rate_per_sec=2, burst=3, clock=clock, sleep=clock.sleep)
     winner.acquire()  # the row exists
 
