@@ -86,9 +86,8 @@ def facts_window_replace(
                     changed[pk] = new.pop((kind, regos_id))
                     diff.moved_from.add(old_day)
 
-    if diff.moved_from - {day}:
-        # Before the move: a crash between it and the old day's rebuild must leave a visible flag.
-        diff.flagged = history.history_days_mark_losing(days=diff.moved_from - {day})
+    # Before the move: a crash between it and the old day's rebuild must leave a visible flag.
+    diff.flagged = history.history_days_mark_losing(days=diff.moved_from - {day})
 
     now = timezone.now()
     if to_delete:

@@ -131,6 +131,12 @@ class BatchStepResult:
         raise _api_error(method, self.error_code, self.description)
 
 
+def _listing_changed(method: str, context: str, *, was: int, now: int, offset: int) -> RegosListingChanged:
+    return RegosListingChanged(
+        f"{method}{context}: the listing changed while paging (total {was} at the start, {now} at offset {offset})",
+        method=method)
+
+
 class _PagingGlitch(Exception):
     """A page whose paging fields do not add up (the message says how); the page is read again."""
 
@@ -668,9 +674,7 @@ class RegosClient:
         total: int | None = envelope.get("total")
         next_offset: int | None = envelope.get("next_offset")
         if total is not None and first_total is not None and total != first_total:
-            raise RegosListingChanged(
-                f"{method}{context}: the listing changed while paging (total {first_total} at the "
-                f"start, {total} at offset {offset})", method=method)
+            raise _listing_changed(method, context, was=first_total, now=total, offset=offset)
         if not rows:
             if total is not None and offset < total:
                 raise _PagingGlitch(f"empty page at offset {offset} of total {total}")
@@ -708,9 +712,7 @@ class RegosClient:
             return
         now = envelope.get("total")
         if now is not None and now != total:
-            raise RegosListingChanged(
-                f"{method}{context}: the listing changed while paging (total {total} at the start, {now} at "
-                f"offset {at})", method=method)
+            raise _listing_changed(method, context, was=total, now=now, offset=at)
         raise _PagingGlitch(
             f"REGOS gave total {total}, yet sent {extra} more rows at offset {at}: its total is wrong, and "
             f"rows past it would be lost")
