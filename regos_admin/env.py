@@ -52,6 +52,7 @@ class AppEnv(BaseSettings):
     REGOS_STALE_AFTER_HOURS: float = Field(default=26, gt=0)
     REGOS_WEBHOOK_SECRET: str = ""
     REGOS_RUN_STALE_AFTER_S: int = Field(default=600, ge=5)
+    REGOS_SKIP_UNCHANGED_DAYS: bool = True
 
     # Production and scale-out (README.md, "Production").
     DJANGO_STATIC_ROOT: str = ""  # empty: <repo>/staticfiles

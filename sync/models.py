@@ -132,6 +132,25 @@ class RegosOperatingCash(models.Model):
         return f"cash {self.regos_id} → stock {self.stock_id}"
 
 
+class RegosPage(models.Model):
+    """A REGOS listing answer seen before, by the digest of its body (and of the code that read it).
+
+    Its paging fields and the business days of its documents — all functions of the bytes — so a sync
+    can page past an identical answer without parsing it (sync.engine.unchanged).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    digest = models.CharField(max_length=64, unique=True)
+    count = models.PositiveIntegerField()
+    total = models.BigIntegerField(null=True, blank=True)
+    next_offset = models.BigIntegerField(null=True, blank=True)
+    days = models.TextField(blank=True, default="")  # ISO dates, comma-separated, in order of appearance
+    seen_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"page {self.digest[:12]}… ({self.count} rows)"
+
+
 class SyncRun(models.Model):
     class Trigger(TextChoices):
         USER = "user", _("user")
@@ -266,7 +285,8 @@ class SyncGate(models.Model):
 
 
 class HistoryDay(models.Model):
-    """Per business day: whether its history rows are being rebuilt (a crash leaves 'rebuilding')."""
+    """Per business day: whether its history rows are being rebuilt (a crash leaves 'rebuilding'), and
+    which REGOS answers its facts were last written from (``source_digest``; see sync.engine.unchanged)."""
 
     class State(TextChoices):
         CLEAN = "clean", _("clean")
@@ -277,6 +297,10 @@ class HistoryDay(models.Model):
     state = models.CharField(max_length=12, choices=State.choices, default=State.CLEAN)
     synced_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Empty when unknown: the day is then always written in full by the next sync.
+    source_digest = models.CharField(max_length=64, blank=True, default="")
+    source_cheques = models.PositiveIntegerField(default=0)
+    source_wholesale = models.PositiveIntegerField(default=0)
 
     def __str__(self) -> str:
         return f"{self.date} {self.state}"

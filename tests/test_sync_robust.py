@@ -11,7 +11,7 @@ from payroll.dates import today
 from sync import selectors, services
 from sync.engine import history
 from sync.models import HistoryDay, SyncRun
-from sync.regos.client import RegosClient
+from sync.regos.client import ListingPage, RegosClient
 from sync.regos.emulator import Dataset
 from sync.regos.models import DocWholeSale
 from tests.sync_data import (
@@ -65,9 +65,10 @@ class ReversedWholesale:
     def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
         return getattr(self._client, name)
 
-    def iter_wholesales(self, **kwargs) -> Iterator[list[DocWholeSale]]:  # type: ignore[no-untyped-def]
-        docs = [doc for page in self._client.iter_wholesales(**kwargs) for doc in page]
-        yield list(reversed(docs))
+    def listing_wholesales(self, **kwargs) -> Iterator[ListingPage[DocWholeSale]]:  # type: ignore[no-untyped-def]
+        docs = [doc for page in self._client.listing_wholesales(**kwargs) for doc in page.rows()]
+        yield ListingPage(request="reversed", digest="", count=len(docs), total=None, next_offset=None,
+                          rows=list(reversed(docs)))
 
 
 def test_documents_arriving_out_of_order_are_not_lost(regos_server, cast) -> None:  # type: ignore[no-untyped-def]

@@ -111,13 +111,13 @@ def test_crash_between_two_days_then_clean_rerun(dataset, monkeypatch: pytest.Mo
     dataset.cancel_cheque("c-09")  # D2 Aziz −20000.00
     real_flush = runner.day_flush
 
-    def crashing_flush(*, day, rows, run_id, mappings):  # type: ignore[no-untyped-def]
+    def crashing_flush(*, day, rows, run_id, mappings, **kwargs):  # type: ignore[no-untyped-def]
         if day == D2:
             # Die after D2's facts were replaced, before its history: the worst moment.
             history.history_day_mark_rebuilding(day=day)
             facts_window_replace(day=day, rows=rows, run_id=run_id)
             raise RuntimeError("simulated crash")
-        return real_flush(day=day, rows=rows, run_id=run_id, mappings=mappings)
+        return real_flush(day=day, rows=rows, run_id=run_id, mappings=mappings, **kwargs)
 
     monkeypatch.setattr(runner, "day_flush", crashing_flush)
     crashed = sync()

@@ -255,6 +255,8 @@ def history_days_mark_losing(*, days: set[date]) -> set[date]:
     """
     if not days:
         return set()
+    # Their facts change: whatever answers they were written from no longer describe them.
+    HistoryDay.objects.filter(date__in=days).exclude(source_digest="").update(source_digest="")
     already = set(
         HistoryDay.objects.filter(date__in=days, state=HistoryDay.State.REBUILDING).values_list("date", flat=True)
     )
@@ -264,10 +266,16 @@ def history_days_mark_losing(*, days: set[date]) -> set[date]:
     return flagged
 
 
-def history_day_mark_clean(*, day: date, synced: bool) -> None:
+def history_day_mark_clean(
+    *, day: date, synced: bool, source: tuple[str, int, int] | None = None
+) -> None:
+    """``source``: (digest of the REGOS answers the day's facts were just written from, or "" if
+    unknown; cheques; wholesale documents) — given only by a sync that wrote the day's facts."""
     changes: dict[str, object] = {"state": HistoryDay.State.CLEAN, "updated_at": timezone.now()}
     if synced:
         changes["synced_at"] = timezone.now()
+    if source is not None:
+        changes["source_digest"], changes["source_cheques"], changes["source_wholesale"] = source
     HistoryDay.objects.filter(date=day).update(**changes)
 
 

@@ -10,6 +10,10 @@ so memory is about one day plus one page, and a crash between two days leaves ev
 new and every other day fully old (and flagged "rebuilding" if it was cut mid-way). The next run repairs.
 Days without any document are flushed too: their facts are cleared and their history emptied.
 After the last day the Branch month-to-date and Employee latest-day totals are recomputed.
+
+A day whose REGOS answers are byte for byte those it was last written from is left alone
+(``sync.engine.unchanged``): answers seen before stand in the stream as one ``_KnownDay`` per day
+they hold, and are parsed only if such a day must be written after all.
 """
 
 from __future__ import annotations
@@ -19,22 +23,25 @@ import heapq
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from payroll.dates import day_start
 from payroll.dates import days as days_between
-from sync.engine import history, runs
-from sync.engine.documents import FactRow, cheque_fact, wholesale_fact
+from sync.engine import history, runs, unchanged
+from sync.engine.documents import UNRESOLVED_STOCK, FactRow, cheque_fact, wholesale_fact
 from sync.engine.facts import facts_window_replace
 from sync.engine.locate import StockLocator
 from sync.models import SalesFact, SellerMapping, StockMapping, SyncRun
-from sync.regos.client import RegosClient
+from sync.regos.client import ListingPage, RegosClient
 from sync.regos.errors import RegosListingChanged
+from sync.regos.models import DocCheque, DocWholeSale, DocWholeSaleReturn
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +63,9 @@ class DayReport:
     removed: int = 0
     history_rows: int = 0  # rows the day has afterwards
     history_written: int = 0
-    status: str = "done"  # "followed": a day finished by another process, only its document count known
+    # "followed": a day finished by another process, only its document count known;
+    # "unchanged": REGOS answered exactly as when the day was written, nothing was read or written.
+    status: str = "done"
     # Other days that lost a document to this one (REGOS date edited): their history is rebuilt at the end.
     moved_from: set[dt.date] = field(default_factory=set)
     flagged: set[dt.date] = field(default_factory=set)  # of those, the ones flagged "rebuilding" until then
@@ -66,18 +75,89 @@ class DayReport:
         return self.cheques + self.wholesale
 
 
+class _Stream:
+    """One document listing as fact rows, keeping a chain digest of every answer read so far.
+
+    An answer seen before (``page.known``) is not parsed: it yields one ``_KnownDay`` per business
+    day it holds, and ``rows_of`` parses it only if one of those days has to be written.
+    """
+
+    def __init__(self, pages: Iterator[ListingPage[Any]], to_rows: Callable[[list[Any]], Iterable[FactRow]],
+                 memo: unchanged.PageMemo | None, on_page: Callable[[], None]) -> None:
+        self.chain = ""
+        self._pages = pages
+        self._to_rows = to_rows
+        self._memo = memo
+        self._on_page = on_page
+        self._parsed: dict[int, tuple[ListingPage[Any], list[FactRow]]] = {}
+
+    def __iter__(self) -> Iterator[FactRow | _KnownDay]:
+        for page in self._pages:
+            self._on_page()
+            if self._memo is None:
+                yield from self._to_rows(page.rows())
+                continue
+            self.chain = unchanged.chain_next(self.chain, page)
+            if page.known is not None:
+                for day in page.known.days:
+                    yield _KnownDay(day, day_start(day), page, self)
+                continue
+            rows = list(self._to_rows(page.rows()))
+            self._memo.note(page, days=dict.fromkeys(row.business_date for row in rows))
+            yield from rows
+
+    def rows_of(self, page: ListingPage[Any]) -> list[FactRow]:
+        cached = self._parsed.get(id(page))
+        if cached is None:
+            if len(self._parsed) >= 4:  # a day's known answers are consecutive: keep the last few
+                self._parsed.pop(next(iter(self._parsed)))
+            cached = self._parsed[id(page)] = (page, list(self._to_rows(page.rows())))
+        return cached[1]
+
+
+@dataclass(frozen=True, slots=True)
+class _KnownDay:
+    """Stands in the merged stream for ``business_date``'s documents in an answer seen before."""
+
+    business_date: date
+    occurred_at: datetime  # the day's start: merged before any document of the day
+    page: ListingPage[Any]
+    stream: _Stream
+
+
 @dataclass
 class _DayBuffer:
     day: date
     rows: dict[tuple[str, str], FactRow] = field(default_factory=dict)
+    known: list[_KnownDay] = field(default_factory=list)
 
-    def add(self, row: FactRow) -> None:
+    def add(self, row: FactRow | _KnownDay) -> None:
+        if isinstance(row, _KnownDay):
+            self.known.append(row)
+            return
         # Keyed by document: a document seen twice (window boundary overlap) counts once, latest wins.
         self.rows[row.key] = row
 
+    def materialized(self) -> dict[tuple[str, str], FactRow]:
+        """The day's rows, those of answers seen before parsed now (rows read this time win)."""
+        if not self.known:
+            return self.rows
+        rows: dict[tuple[str, str], FactRow] = {}
+        for item in self.known:
+            for row in item.stream.rows_of(item.page):
+                if row.business_date == self.day:
+                    rows[row.key] = row
+        rows.update(self.rows)
+        return rows
+
 
 def day_flush(
-    *, day: date, rows: dict[tuple[str, str], FactRow], run_id: uuid.UUID | None, mappings: history.Mappings
+    *,
+    day: date,
+    rows: dict[tuple[str, str], FactRow],
+    run_id: uuid.UUID | None,
+    mappings: history.Mappings,
+    digest: str = "",
 ) -> DayReport:
     """Write one business day: facts first, history last, the HistoryDay marker around both.
 
@@ -87,17 +167,22 @@ def day_flush(
     a crash inside it leaves the day fully old. On MongoDB ``atomic`` does nothing and the marker alone
     carries crash safety, as before. No REGOS request is made inside it (the shared rate limiter must
     not run inside a transaction on SQLite).
+
+    ``digest``: of the REGOS answers ``rows`` came from (``sync.engine.unchanged``), stored with the
+    clean marker; empty when unknown.
     """
+    cheques = sum(1 for kind, _ in rows if kind == Kind.CHEQUE)
+    wholesale = len(rows) - cheques
     with transaction.atomic():
         history.history_day_mark_rebuilding(day=day)
         facts = facts_window_replace(day=day, rows=rows, run_id=run_id)
         # The day's facts are now exactly ``rows``: history is built from them, not read back.
         rebuilt = history.history_day_rebuild(day=day, mappings=mappings, facts=rows.values())
-        history.history_day_mark_clean(day=day, synced=True)
+        history.history_day_mark_clean(day=day, synced=True, source=(digest, cheques, wholesale))
     report = DayReport(
         date=day,
-        cheques=sum(1 for kind, _ in rows if kind == Kind.CHEQUE),
-        wholesale=sum(1 for kind, _ in rows if kind != Kind.CHEQUE),
+        cheques=cheques,
+        wholesale=wholesale,
         inserted=facts.inserted,
         updated=facts.updated,
         removed=facts.removed,
@@ -156,6 +241,8 @@ class RangeSync:
         self._user_names: dict[int, str] = {}
         self._mappings_seen = history.mappings_fingerprint()
         self._unflushed = self.first  # the first day not yet written
+        self._memo = unchanged.PageMemo() if unchanged.enabled() else None
+        self._streams: list[_Stream] = []
         self._added = (0, 0)  # (requests, rate-limit waits) already added to the parent run (slices)
 
     # --- the run -------------------------------------------------------------------------------
@@ -252,44 +339,42 @@ class RangeSync:
         return late
 
     # --- the stream ----------------------------------------------------------------------------
-    def _stream(self, first: date, last: date) -> Iterator[FactRow]:
-        return heapq.merge(
-            self._cheques(first, last),
-            self._wholesales(first, last),
-            self._returns(first, last),
-            key=lambda row: row.occurred_at,
-        )
+    def _stream(self, first: date, last: date) -> Iterator[FactRow | _KnownDay]:
+        memo = self._memo
+        self._streams = [
+            _Stream(self.client.listing_cheques(first_day=first, last_day=last, memo=memo), self._cheque_rows,
+                    memo, self._heartbeat),
+            _Stream(self.client.listing_wholesales(first_day=first, last_day=last, memo=memo),
+                    self._wholesale_rows, memo, self._heartbeat),
+            _Stream(self.client.listing_wholesale_returns(first_day=first, last_day=last, memo=memo),
+                    self._return_rows, memo, self._heartbeat),
+        ]
+        return heapq.merge(*self._streams, key=lambda row: row.occurred_at)
 
-    def _cheques(self, first: date, last: date) -> Iterator[FactRow]:
-        for page in self.client.iter_cheques(first_day=first, last_day=last):
-            self._heartbeat()
-            self.locator.prepare(page)
-            for cheque in page:
-                cash_id, stock_id = self.locator.locate(cheque.session)
-                row = cheque_fact(cheque, stock_id=stock_id, operating_cash_id=cash_id)
-                if row is not None:
-                    self._note_users(cheque.seller, cheque.cashier)
-                    yield row
+    def _cheque_rows(self, page: list[DocCheque]) -> Iterator[FactRow]:
+        self.locator.prepare(page)
+        for cheque in page:
+            cash_id, stock_id = self.locator.locate(cheque.session)
+            row = cheque_fact(cheque, stock_id=stock_id, operating_cash_id=cash_id)
+            if row is not None:
+                self._note_users(cheque.seller, cheque.cashier)
+                yield row
 
-    def _wholesales(self, first: date, last: date) -> Iterator[FactRow]:
-        for page in self.client.iter_wholesales(first_day=first, last_day=last):
-            self._heartbeat()
-            for doc in page:
-                row = wholesale_fact(doc)
-                if row is not None:
-                    self._stock_names.setdefault(doc.stock.id, doc.stock.name)
-                    self._note_users(doc.seller, doc.attached_user)
-                    yield row
+    def _wholesale_rows(self, page: list[DocWholeSale]) -> Iterator[FactRow]:
+        for doc in page:
+            row = wholesale_fact(doc)
+            if row is not None:
+                self._stock_names.setdefault(doc.stock.id, doc.stock.name)
+                self._note_users(doc.seller, doc.attached_user)
+                yield row
 
-    def _returns(self, first: date, last: date) -> Iterator[FactRow]:
-        for page in self.client.iter_wholesale_returns(first_day=first, last_day=last):
-            self._heartbeat()
-            for doc in page:
-                row = wholesale_fact(doc)
-                if row is not None:
-                    self._stock_names.setdefault(doc.stock.id, doc.stock.name)
-                    self._note_users(doc.attached_user)
-                    yield row
+    def _return_rows(self, page: list[DocWholeSaleReturn]) -> Iterator[FactRow]:
+        for doc in page:
+            row = wholesale_fact(doc)
+            if row is not None:
+                self._stock_names.setdefault(doc.stock.id, doc.stock.name)
+                self._note_users(doc.attached_user)
+                yield row
 
     def _note_users(self, *refs) -> None:  # type: ignore[no-untyped-def]
         for ref in refs:
@@ -299,16 +384,29 @@ class RangeSync:
     # --- writing -------------------------------------------------------------------------------
     def _flush(self, buffer: _DayBuffer) -> None:
         index = (buffer.day - self.first).days
+        rows = buffer.rows
         try:
-            self._discover_mappings(buffer)
-            report = day_flush(
-                day=buffer.day, rows=buffer.rows, run_id=self.run.id, mappings=history.Mappings.load()
-            )
+            report: DayReport | None = None
+            digest = ""
+            if self._memo is not None:
+                self._memo.save()
+                digest = unchanged.day_digest(chains=[stream.chain for stream in self._streams])
+                stored = unchanged.day_unchanged(day=buffer.day, digest=digest)
+                if stored is not None:
+                    report = DayReport(date=buffer.day, cheques=stored[0], wholesale=stored[1], status="unchanged")
+            if report is None:
+                rows = buffer.materialized()
+                self._discover_mappings(rows)
+                if any(row.stock_id == UNRESOLVED_STOCK for row in rows.values()):
+                    digest = ""  # REGOS may resolve the shift next time: write the day again then
+                report = day_flush(
+                    day=buffer.day, rows=rows, run_id=self.run.id, mappings=history.Mappings.load(), digest=digest
+                )
         except Exception:
             self.progress[index] = {
                 "date": buffer.day.isoformat(),
                 "status": "failed",
-                "documents": len(buffer.rows),
+                "documents": len(rows),
             }
             raise
         self.stale_days |= {d for d in report.moved_from if d != buffer.day}
@@ -376,16 +474,16 @@ class RangeSync:
             runs.run_update(self.run)
             self._beat = time.monotonic()
 
-    def _discover_mappings(self, buffer: _DayBuffer) -> None:
+    def _discover_mappings(self, rows: dict[tuple[str, str], FactRow]) -> None:
         """List REGOS stocks and users seen in documents as (unmapped) mappings, so admins see them."""
         if self._known_stocks is None:
             self._known_stocks = set(StockMapping.objects.values_list("regos_stock_id", flat=True))
             self._known_users = set(SellerMapping.objects.values_list("regos_user_id", flat=True))
         assert self._known_users is not None
-        stock_ids = {row.stock_id for row in buffer.rows.values() if row.stock_id} - self._known_stocks
+        stock_ids = {row.stock_id for row in rows.values() if row.stock_id} - self._known_stocks
         user_ids = {
             uid
-            for row in buffer.rows.values()
+            for row in rows.values()
             for uid in (row.seller_id, row.cashier_id, row.attached_user_id)
             if uid
         } - self._known_users

@@ -33,6 +33,8 @@ One client is meant for one thread (``requests.Session`` is not thread-safe); th
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import logging
 import math
@@ -40,13 +42,13 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import requests
@@ -64,6 +66,7 @@ from sync.regos.errors import (
     RegosTransportError,
     RegosValidationError,
 )
+from sync.regos.fastparse import FastPage, page_from_json
 from sync.regos.models import (
     ChequeItemOperation,
     ChequeStatus,
@@ -104,6 +107,54 @@ class ClientStats:
     rate_limit_waits: int = 0                              # 8213 / 429 answers that were retried
     retries: int = 0                                       # all retried attempts
     wait_s: float = 0.0                                    # seconds spent in the limiter and backoff
+
+
+@dataclass(frozen=True)
+class PageSummary:
+    """What a caller remembers of one exact answer of a listing, keyed by the digest of its body.
+
+    ``count``/``total``/``next_offset`` are the page's own paging fields (a function of the bytes), so
+    a body seen before is paged without being parsed; ``days`` is the caller's (the engine's business
+    days of the page's documents, in order of first appearance).
+    """
+
+    count: int
+    total: int | None
+    next_offset: int | None
+    days: tuple[date, ...] = ()
+
+
+class PageMemo(Protocol):
+    def recall(self, digest: str) -> PageSummary | None: ...
+
+
+class ListingPage[M: BaseModel]:
+    """One answer of a listing: the request, the SHA-256 of the body, and its rows.
+
+    A body the memo knows (``known``) is not parsed unless ``rows()`` is called; its paging fields
+    come from the memo and pass the same checks as a parsed page's.
+    """
+
+    __slots__ = ("request", "digest", "known", "count", "total", "next_offset", "_rows", "_parse")
+
+    def __init__(self, *, request: str, digest: str, count: int, total: int | None, next_offset: int | None,
+                 known: PageSummary | None = None, rows: list[M] | None = None,
+                 parse: Callable[[], list[M]] | None = None) -> None:
+        self.request = request
+        self.digest = digest
+        self.known = known
+        self.count = count
+        self.total = total  # the answer's own paging fields, as received
+        self.next_offset = next_offset
+        self._rows = rows
+        self._parse = parse
+
+    def rows(self) -> list[M]:
+        if self._rows is None:
+            assert self._parse is not None
+            self._rows = self._parse()
+            self._parse = None
+        return self._rows
 
 
 @dataclass(frozen=True)
@@ -265,6 +316,16 @@ def _json_kind(value: Any) -> str:
 def _reject_constant(name: str) -> Any:
     # NaN/Infinity are not JSON and have no place in money.
     raise ValueError(f"non-standard JSON constant {name}")
+
+
+def _peek_memo(memo: PageMemo, seen: list[Any], content: bytes) -> dict[str, Any] | None:
+    """The envelope of a body the memo knows (its rows are parsed later, if at all), else None."""
+    digest = hashlib.sha256(content).hexdigest()
+    known = memo.recall(digest)
+    seen[:] = [digest, known, content]
+    if known is None:
+        return None
+    return {"ok": True, "result": None, "total": known.total, "next_offset": known.next_offset}
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
@@ -469,7 +530,9 @@ class RegosClient:
         self.stats.wait_s += waited
 
     def _request(self, method: str, payload: dict[str, Any], *, expect: type | tuple[type, ...] | None = None,
-                 offset: int | None = None, initial_delay: float = 0.0) -> dict[str, Any]:
+                 offset: int | None = None, initial_delay: float = 0.0,
+                 peek: Callable[[bytes], dict[str, Any] | None] | None = None,
+                 model: type[BaseModel] | None = None) -> dict[str, Any]:
         url = f"{self._base_url}/{self._quoted_key}/v1/{method}"
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         where = "-" if offset is None else offset
@@ -482,7 +545,7 @@ class RegosClient:
             self.stats.requests_made += 1
             self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
             started = time.monotonic()
-            outcome = self._attempt(method, url, body, expect)
+            outcome = self._attempt(method, url, body, expect, peek, model)
             ms = round((time.monotonic() - started) * 1000)
 
             if isinstance(outcome, dict):
@@ -533,8 +596,9 @@ class RegosClient:
         log.warning("REGOS %s offset=%s gave up: %s", method, where, error)
         raise error
 
-    def _attempt(self, method: str, url: str, body: bytes,
-                 expect: type | tuple[type, ...] | None) -> dict[str, Any] | _Problem | RegosError:
+    def _attempt(self, method: str, url: str, body: bytes, expect: type | tuple[type, ...] | None,
+                 peek: Callable[[bytes], dict[str, Any] | None] | None = None,
+                 model: type[BaseModel] | None = None) -> dict[str, Any] | _Problem | RegosError:
         # Errors are returned, not raised, so the caller raises them outside any ``except``: the
         # requests exception (whose text holds the URL, key included) never becomes __context__.
         try:
@@ -547,10 +611,15 @@ class RegosClient:
         except requests.RequestException as exc:
             return RegosTransportError(f"{method}: the request could not be sent: {type(exc).__name__}: "
                                        f"{self._safe(str(exc))}", method=method)
-        return self._interpret(method, response, expect)
+        if peek is not None and 200 <= response.status_code < 300:
+            # A 2xx body seen before (by its digest) is answered from the caller's memo, unparsed.
+            known = peek(response.content)
+            if known is not None:
+                return known
+        return self._interpret(method, response, expect, model)
 
-    def _interpret(self, method: str, response: requests.Response,
-                   expect: type | tuple[type, ...] | None) -> dict[str, Any] | _Problem | RegosError:
+    def _interpret(self, method: str, response: requests.Response, expect: type | tuple[type, ...] | None,
+                   model: type[BaseModel] | None = None) -> dict[str, Any] | _Problem | RegosError:
         status = response.status_code
         retry_after = parse_retry_after(response.headers.get("Retry-After"),
                                         date_header=response.headers.get("Date"))
@@ -564,6 +633,12 @@ class RegosClient:
         if not 200 <= status < 300:
             reason = self._safe(response.reason or "")
             return RegosTransportError(f"{method}: unexpected HTTP {status} {reason}".rstrip(), method=method)
+        if model is not None:
+            # A plain list page is validated straight from the bytes (rows and all); anything else, or
+            # anything it cannot vouch for, takes the general path below.
+            page = page_from_json(response.content, model)
+            if page is not None:
+                return page
         try:
             data = json.loads(response.content, parse_float=Decimal, parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:
@@ -605,7 +680,14 @@ class RegosClient:
 
     def iter_pages[M: BaseModel](self, method: str, payload: dict[str, Any], model: type[M], *,
                                  label: str = "") -> Iterator[list[M]]:
-        """Validated pages of a ``limit``/``offset`` listing, fetched lazily (one page in memory).
+        """Validated non-empty pages of a listing (one page in memory); paging as in ``iter_listing``."""
+        for page in self.iter_listing(method, payload, model, label=label):
+            if page.count:
+                yield page.rows()
+
+    def iter_listing[M: BaseModel](self, method: str, payload: dict[str, Any], model: type[M], *,
+                                   label: str = "", memo: PageMemo | None = None) -> Iterator[ListingPage[M]]:
+        """Every answer of a ``limit``/``offset`` listing, empty ones included, fetched lazily.
 
         Stops on an empty page, when ``next_offset`` is missing/0/not past the current offset, or
         once the rows received reach ``total`` (a *full* page ending exactly at ``total`` is confirmed
@@ -627,35 +709,59 @@ class RegosClient:
         listing is not restarted; the run fails (the engine re-reads from its first unwritten day).
 
         Checks run before a page is yielded, so a page from an inconsistent answer is never handed out.
+
+        With a ``memo``, each body is hashed (SHA-256): a body the memo knows is paged with the memo's
+        paging fields — through the same checks — and parsed only if ``rows()`` is asked for.
         """
         context = f" ({label})" if label else ""
         offset = 0
         first_total: int | None = None
         while True:
-            rows, total, next_offset = self._read_page(method, payload, model, offset=offset,
-                                                       first_total=first_total, label=label, context=context)
+            page, total, next_offset = self._read_page(method, payload, model, offset=offset,
+                                                       first_total=first_total, label=label, context=context,
+                                                       memo=memo)
             if first_total is None:
                 first_total = total
-            if rows:
-                yield rows
+            yield page
             if next_offset is None:
                 return
             offset = next_offset
 
     def _read_page[M: BaseModel](self, method: str, payload: dict[str, Any], model: type[M], *, offset: int,
-                                 first_total: int | None, label: str,
-                                 context: str) -> tuple[list[M], int | None, int | None]:
-        """(rows, total, next offset or None at the end) of the page at ``offset``, read again while its
+                                 first_total: int | None, label: str, context: str,
+                                 memo: PageMemo | None = None) -> tuple[ListingPage[M], int | None, int | None]:
+        """(page, total, next offset or None at the end) of the answer at ``offset``, read again while its
         paging fields do not add up."""
         failures = 0
         delay = 0.0
+        request = {**payload, "limit": self._page_size, "offset": offset}
+        described = f" (page at offset {offset}{', ' + label if label else ''})"
+        signature = ""
+        if memo is not None:
+            signature = f"{method} {json.dumps(request, sort_keys=True, separators=(',', ':'), default=str)}"
         while True:
-            envelope = self._request(method, {**payload, "limit": self._page_size, "offset": offset},
-                                     expect=list, offset=offset, initial_delay=delay)
-            rows = parse_entities(model, envelope["result"], method=method,
-                                  context=f" (page at offset {offset}{', ' + label if label else ''})")
+            seen: list[Any] = []  # [digest, memo entry or None, body] of the last 2xx answer
+            peek: Callable[[bytes], dict[str, Any] | None] | None = None
+            if memo is not None:
+                peek = functools.partial(_peek_memo, memo, seen)
+            envelope = self._request(method, request, expect=list, offset=offset, initial_delay=delay, peek=peek,
+                                     model=model)
+            digest, known, content = seen if seen else ("", None, b"")
+            page: ListingPage[M]
+            sized: Sized
+            if known is not None:
+                sized = range(known.count)
+                page = ListingPage(request=signature, digest=digest, count=known.count, total=known.total,
+                                   next_offset=known.next_offset, known=known,
+                                   parse=functools.partial(self._parse_known, method, model, content, described))
+            else:
+                rows = (envelope["result"] if isinstance(envelope, FastPage)
+                        else parse_entities(model, envelope["result"], method=method, context=described))
+                sized = rows
+                page = ListingPage(request=signature, digest=digest, count=len(rows), total=envelope.get("total"),
+                                   next_offset=envelope.get("next_offset"), rows=rows)
             try:
-                return rows, *self._page_verdict(method, payload, envelope, rows, offset=offset,
+                return page, *self._page_verdict(method, payload, envelope, sized, offset=offset,
                                                  first_total=first_total, context=context)
             except _PagingGlitch as glitch:
                 failures += 1
@@ -668,7 +774,12 @@ class RegosClient:
                 log.warning("REGOS %s offset=%s: %s; reading the page again in %.2f s", method, offset, glitch,
                             delay)
 
-    def _page_verdict(self, method: str, payload: dict[str, Any], envelope: dict[str, Any], rows: list[Any], *,
+    def _parse_known[M: BaseModel](self, method: str, model: type[M], content: bytes, context: str) -> list[M]:
+        """Rows of a body the memo knew (it was parsed and checked when it was first seen)."""
+        data = json.loads(content, parse_float=Decimal, parse_constant=_reject_constant)
+        return parse_entities(model, data["result"], method=method, context=context)
+
+    def _page_verdict(self, method: str, payload: dict[str, Any], envelope: dict[str, Any], rows: Sized, *,
                       offset: int, first_total: int | None, context: str) -> tuple[int | None, int | None]:
         """(total, next offset or None at the end); ``_PagingGlitch`` when the paging fields do not add up."""
         total: int | None = envelope.get("total")
@@ -719,10 +830,18 @@ class RegosClient:
 
     def _iter_period[M: BaseModel](self, method: str, model: type[M], first_day: date, last_day: date,
                      filters: dict[str, Any]) -> Iterator[list[M]]:
+        for page in self._period_listing(method, model, first_day, last_day, filters):
+            if page.count:
+                yield page.rows()
+
+    def _period_listing[M: BaseModel](self, method: str, model: type[M], first_day: date, last_day: date,
+                                      filters: dict[str, Any], memo: PageMemo | None = None,
+                                      ) -> Iterator[ListingPage[M]]:
         for window_first, window_last in month_windows(first_day, last_day):
             start, end = range_bounds_unix(window_first, window_last)
             payload = {"start_date": start, "end_date": end, **filters, "sort_orders": list(SORT_BY_DATE)}
-            yield from self.iter_pages(method, payload, model, label=f"{window_first}..{window_last}")
+            yield from self.iter_listing(method, payload, model, label=f"{window_first}..{window_last}",
+                                         memo=memo)
 
     def _get_by_ids[M: BaseModel](self, method: str, field_name: str, ids: Sequence[Any],
                                   model: type[M]) -> list[M]:
@@ -767,6 +886,29 @@ class RegosClient:
         month_windows(first_day, last_day)
         return self._iter_period("DocWholeSaleReturn/Get", DocWholeSaleReturn, first_day, last_day,
                                  _flags(performed, deleted_mark))
+
+    # --- the same listings as answers (``ListingPage``), for a sync that remembers bodies it has seen ---
+
+    def listing_cheques(self, *, first_day: date, last_day: date,
+                        memo: PageMemo | None = None) -> Iterator[ListingPage[DocCheque]]:
+        """Closed cheques like ``iter_cheques``, every answer of every window, empty ones included."""
+        month_windows(first_day, last_day)
+        return self._period_listing("DocCheque/Get", DocCheque, first_day, last_day,
+                                    {"status": ChequeStatus.CLOSED.value}, memo)
+
+    def listing_wholesales(self, *, first_day: date, last_day: date,
+                           memo: PageMemo | None = None) -> Iterator[ListingPage[DocWholeSale]]:
+        """Performed, not delete-marked shipments like ``iter_wholesales``, as answers."""
+        month_windows(first_day, last_day)
+        return self._period_listing("DocWholeSale/Get", DocWholeSale, first_day, last_day,
+                                    _flags(True, False), memo)
+
+    def listing_wholesale_returns(self, *, first_day: date, last_day: date,
+                                  memo: PageMemo | None = None) -> Iterator[ListingPage[DocWholeSaleReturn]]:
+        """Performed, not delete-marked returns from partners like ``iter_wholesale_returns``, as answers."""
+        month_windows(first_day, last_day)
+        return self._period_listing("DocWholeSaleReturn/Get", DocWholeSaleReturn, first_day, last_day,
+                                    _flags(True, False), memo)
 
     def get_cheques(self, uuids: Sequence[str]) -> list[DocCheque]:
         """Cheques by uuid (any status), 250 per request; unknown uuids are simply absent."""

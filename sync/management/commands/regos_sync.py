@@ -99,6 +99,11 @@ class Command(BaseCommand):
         if report.status == "followed":
             self.stdout.write(f"{report.date}  documents {report.cheques}  (synced by the joined run)")
             return
+        if report.status == "unchanged":
+            self.stdout.write(
+                f"{report.date}  cheques {report.cheques}  wholesale {report.wholesale}  unchanged since it was written"
+            )
+            return
         self.stdout.write(
             f"{report.date}  cheques {report.cheques}  wholesale {report.wholesale}  "
             f"facts +{report.inserted} ~{report.updated} -{report.removed}  "
