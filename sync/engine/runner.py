@@ -347,7 +347,7 @@ class RangeSync:
             _Stream(self.client.listing_wholesales(first_day=first, last_day=last, memo=memo),
                     self._wholesale_rows, memo, self._heartbeat),
             _Stream(self.client.listing_wholesale_returns(first_day=first, last_day=last, memo=memo),
-                    self._return_rows, memo, self._heartbeat),
+                    self._wholesale_rows, memo, self._heartbeat),
         ]
         return heapq.merge(*self._streams, key=lambda row: row.occurred_at)
 
@@ -360,20 +360,13 @@ class RangeSync:
                 self._note_users(cheque.seller, cheque.cashier)
                 yield row
 
-    def _wholesale_rows(self, page: list[DocWholeSale]) -> Iterator[FactRow]:
+    def _wholesale_rows(self, page: list[DocWholeSale] | list[DocWholeSaleReturn]) -> Iterator[FactRow]:
         for doc in page:
             row = wholesale_fact(doc)
             if row is not None:
                 self._stock_names.setdefault(doc.stock.id, doc.stock.name)
-                self._note_users(doc.seller, doc.attached_user)
-                yield row
-
-    def _return_rows(self, page: list[DocWholeSaleReturn]) -> Iterator[FactRow]:
-        for doc in page:
-            row = wholesale_fact(doc)
-            if row is not None:
-                self._stock_names.setdefault(doc.stock.id, doc.stock.name)
-                self._note_users(doc.attached_user)
+                # REGOS sends no seller on returns from partners.
+                self._note_users(getattr(doc, "seller", None), doc.attached_user)
                 yield row
 
     def _note_users(self, *refs) -> None:  # type: ignore[no-untyped-def]

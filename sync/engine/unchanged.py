@@ -43,7 +43,6 @@ FINGERPRINTED = (
     "sync.models",
     "sync.regos.models",
     "sync.regos.client",
-    "sync.regos.fastparse",
     "sync.engine.documents",
     "sync.engine.locate",
     "sync.engine.facts",

@@ -66,7 +66,6 @@ from sync.regos.errors import (
     RegosTransportError,
     RegosValidationError,
 )
-from sync.regos.fastparse import FastPage, page_from_json
 from sync.regos.models import (
     ChequeItemOperation,
     ChequeStatus,
@@ -531,8 +530,7 @@ class RegosClient:
 
     def _request(self, method: str, payload: dict[str, Any], *, expect: type | tuple[type, ...] | None = None,
                  offset: int | None = None, initial_delay: float = 0.0,
-                 peek: Callable[[bytes], dict[str, Any] | None] | None = None,
-                 model: type[BaseModel] | None = None) -> dict[str, Any]:
+                 peek: Callable[[bytes], dict[str, Any] | None] | None = None) -> dict[str, Any]:
         url = f"{self._base_url}/{self._quoted_key}/v1/{method}"
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         where = "-" if offset is None else offset
@@ -545,7 +543,7 @@ class RegosClient:
             self.stats.requests_made += 1
             self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
             started = time.monotonic()
-            outcome = self._attempt(method, url, body, expect, peek, model)
+            outcome = self._attempt(method, url, body, expect, peek)
             ms = round((time.monotonic() - started) * 1000)
 
             if isinstance(outcome, dict):
@@ -598,7 +596,7 @@ class RegosClient:
 
     def _attempt(self, method: str, url: str, body: bytes, expect: type | tuple[type, ...] | None,
                  peek: Callable[[bytes], dict[str, Any] | None] | None = None,
-                 model: type[BaseModel] | None = None) -> dict[str, Any] | _Problem | RegosError:
+                 ) -> dict[str, Any] | _Problem | RegosError:
         # Errors are returned, not raised, so the caller raises them outside any ``except``: the
         # requests exception (whose text holds the URL, key included) never becomes __context__.
         try:
@@ -616,10 +614,10 @@ class RegosClient:
             known = peek(response.content)
             if known is not None:
                 return known
-        return self._interpret(method, response, expect, model)
+        return self._interpret(method, response, expect)
 
-    def _interpret(self, method: str, response: requests.Response, expect: type | tuple[type, ...] | None,
-                   model: type[BaseModel] | None = None) -> dict[str, Any] | _Problem | RegosError:
+    def _interpret(self, method: str, response: requests.Response,
+                   expect: type | tuple[type, ...] | None) -> dict[str, Any] | _Problem | RegosError:
         status = response.status_code
         retry_after = parse_retry_after(response.headers.get("Retry-After"),
                                         date_header=response.headers.get("Date"))
@@ -633,12 +631,6 @@ class RegosClient:
         if not 200 <= status < 300:
             reason = self._safe(response.reason or "")
             return RegosTransportError(f"{method}: unexpected HTTP {status} {reason}".rstrip(), method=method)
-        if model is not None:
-            # A plain list page is validated straight from the bytes (rows and all); anything else, or
-            # anything it cannot vouch for, takes the general path below.
-            page = page_from_json(response.content, model)
-            if page is not None:
-                return page
         try:
             data = json.loads(response.content, parse_float=Decimal, parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:
@@ -744,8 +736,7 @@ class RegosClient:
             peek: Callable[[bytes], dict[str, Any] | None] | None = None
             if memo is not None:
                 peek = functools.partial(_peek_memo, memo, seen)
-            envelope = self._request(method, request, expect=list, offset=offset, initial_delay=delay, peek=peek,
-                                     model=model)
+            envelope = self._request(method, request, expect=list, offset=offset, initial_delay=delay, peek=peek)
             digest, known, content = seen if seen else ("", None, b"")
             page: ListingPage[M]
             sized: Sized
@@ -755,8 +746,7 @@ class RegosClient:
                                    next_offset=known.next_offset, known=known,
                                    parse=functools.partial(self._parse_known, method, model, content, described))
             else:
-                rows = (envelope["result"] if isinstance(envelope, FastPage)
-                        else parse_entities(model, envelope["result"], method=method, context=described))
+                rows = parse_entities(model, envelope["result"], method=method, context=described)
                 sized = rows
                 page = ListingPage(request=signature, digest=digest, count=len(rows), total=envelope.get("total"),
                                    next_offset=envelope.get("next_offset"), rows=rows)

@@ -8,22 +8,12 @@ fails validation loudly.
 
 from __future__ import annotations
 
-import re
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
-
-# True while ``sync.regos.fastparse`` validates a page straight from its JSON bytes. There a value comes
-# from pydantic-core's JSON parser, not from ``json.loads(parse_float=Decimal)``: a JSON float is a float
-# (its text is lost) and a money number arrives as its exact JSON text in a string. The validators below
-# then refuse what they cannot turn into exactly what the ``json.loads`` path gives, and the page is
-# parsed that way instead.
-FAST_JSON: ContextVar[bool] = ContextVar("regos_fast_json", default=False)
-_JSON_FRACTION = re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]+")  # a JSON number with a fraction, no exponent
 
 
 def _unix_to_datetime(value: Any) -> Any:
@@ -32,8 +22,6 @@ def _unix_to_datetime(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("expected unix seconds, got a boolean")
     if isinstance(value, int | float):
-        if FAST_JSON.get() and isinstance(value, float):  # the JSON path would have a Decimal here
-            raise ValueError("a fractional unix time: not for the fast JSON path")
         return datetime.fromtimestamp(value, tz=UTC)
     if isinstance(value, str) and value.strip().lstrip("-").isdigit():
         return datetime.fromtimestamp(int(value), tz=UTC)
@@ -47,15 +35,6 @@ def _strict_decimal(value: Any) -> Any:
         return value
     if isinstance(value, bool) or value is None:
         raise ValueError("expected a number")
-    if FAST_JSON.get():
-        # A number's own JSON text (quoted by fastparse) or a JSON string of that form: Decimal of the
-        # text, as json.loads(parse_float=Decimal) or the lax Decimal validator makes of it; an integer
-        # as the lax validator makes it; anything else (a float, an exponent) goes the slow way.
-        if type(value) is str and _JSON_FRACTION.fullmatch(value):
-            return Decimal(value)
-        if type(value) is int:
-            return Decimal(value)
-        raise ValueError("not an exact JSON number: not for the fast JSON path")
     if isinstance(value, float):
         return Decimal(repr(value))
     return value
