@@ -17,14 +17,16 @@ from sync import services
 from sync.engine import history, runner
 from sync.engine.documents import UNRESOLVED_STOCK
 from sync.models import HistoryDay, RegosOperatingCash, RegosPage, SalesFact, SyncRun
-from sync.regos.client import PageSummary, RegosClient
+from sync.regos.client import PageSummary, RegosClient, _paging_tail
 from sync.regos.emulator import Dataset
-from sync.regos.errors import RegosListingChanged
 from sync.regos.models import DocCheque
 from tests.sync_data import (
+    AZIZ,
     D1,
     D2,
     D3,
+    DILNOZA,
+    E_AZIZ,
     E_BOBUR,
     E_DILNOZA,
     GIJ,
@@ -137,6 +139,25 @@ def _redate_shipment_5602(dataset: Dataset, day) -> None:  # type: ignore[no-unt
     with dataset.lock:
         dataset._store("wholesale")[5602]["date"] = int(at(day, 15).timestamp())  # edited in REGOS
         dataset._version += 1  # the emulator's cached sort order must see the edit
+
+
+def test_a_new_document_leaves_the_days_before_it_unread(dataset, parsed) -> None:  # type: ignore[no-untyped-def]
+    sync()
+    dataset.add_cheque(
+        uuid="c-13", date=at(D3, 10), session="s-nav-2", amount=d("7000.00"), seller_id=AZIZ, cashier_id=DILNOZA
+    )
+    parsed.clear()
+
+    run, statuses = sync()
+
+    # Every answer now says total 11, but P1-P3 hold the same cheques: D1 (read up to P3) is unchanged.
+    # P4 is now c-12 c-13, so D2 (read up to P4) and D3 are written.
+    assert statuses == {D1: "unchanged", D2: "done", D3: "done"}
+    assert parsed == {"cheque": 5, "wholesale": 5}  # P3 and P4 for D2 and D3; W1 and R1 for D2
+    assert (run.facts_inserted, run.facts_updated, run.facts_removed) == (1, 0, 0)
+    expected = dict(RULES_HISTORY)
+    expected[(D3, NAV, E_AZIZ)] = (d("7000.00"), Z, Z, Z, d("7000.00"), 1)  # s-nav-2 → register 100 → Navoiy
+    assert history_table() == expected
 
 
 def test_a_day_that_lost_a_document_is_written_again_even_if_regos_answers_as_before(dataset) -> None:  # type: ignore[no-untyped-def]
@@ -271,8 +292,27 @@ def test_a_known_answer_is_paged_unparsed_and_still_checked(regos_server) -> Non
     assert isinstance(again[3].rows()[0], DocCheque)
     assert server.stats.by_method["DocCheque/Get"] == 8
 
-    # A memo whose paging fields disagree with each other is caught like a live answer would be.
-    second = first[1].digest
-    memo.pages[second] = PageSummary(count=3, total=11, next_offset=6)
-    with pytest.raises(RegosListingChanged):
-        list(client.listing_cheques(first_day=D1, last_day=D3, memo=memo))
+    # A new cheque after the others: every answer now says total 11, yet P1-P3 hold the same rows, so
+    # they stay known, and paging follows the live fields to the new last page.
+    server.dataset.add_cheque(uuid="c-13", date=at(D3, 10), session="s-nav-2", amount=d("7000.00"))
+    grown = list(client.listing_cheques(first_day=D1, last_day=D3, memo=memo))
+
+    assert [page.known is not None for page in grown] == [True, True, True, False]
+    assert [(page.total, page.next_offset) for page in grown[:3]] == [(11, 3), (11, 6), (11, 9)]
+    assert [cheque.uuid for cheque in grown[3].rows()] == ["c-12", "c-13"]
+
+
+def test_the_paging_members_closing_a_body_are_read_without_parsing_it() -> None:
+    assert _paging_tail(b'{"ok":true,"result":[{"a":1}],"next_offset":3,"total":10}') == (
+        29,
+        {"next_offset": 3, "total": 10},
+    )
+    assert _paging_tail(b'{ "ok": true, "result": [], "total": 0, "next_offset": null }\n') == (
+        26,
+        {"total": 0, "next_offset": None},
+    )
+    # Members of a document, or of any object but the envelope, are not the envelope's paging fields.
+    assert _paging_tail(b'{"ok":true,"result":[{"a":1,"total":1}]}') is None
+    assert _paging_tail(b'{"ok":true,"result":[],"x":{"total":1}}') is None
+    assert _paging_tail(b'{"ok":true,"result":[],"total":1,"total":2}') is None  # a repeated member
+    assert _paging_tail(b'{"ok":true,"result":[],"total":1.5}') is None  # not an integer

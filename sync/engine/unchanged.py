@@ -2,10 +2,12 @@
 
 REGOS has no "changed since" filter, so a re-sync must ask for every document again. What it can
 tell cheaply is whether an answer is *byte for byte* one it has seen: every listing body is hashed
-(SHA-256). Each document stream keeps a chain digest over (request, body digest) of the answers read
-so far. When day D is flushed, every stream has read exactly up to the answer holding its first
-document after D, or to its end (the merge is by time, see ``runner``), so the chains cover every
-document of D and the ones around it: equal chains mean the same documents of D, and no other.
+(SHA-256) — without the paging members that close it, whose live values are always used: ``total``
+changes with every new document of the window, and the pages before that document are still the
+same. Each document stream keeps a chain digest over (request, body digest) of the answers read so
+far. When day D is flushed, every stream has read exactly up to the answer holding its first document
+after D, or to its end (the merge is by time, see ``runner``), so the chains cover every document of D
+and the ones around it: equal chains mean the same documents of D, and no other.
 
 The day's digest is the three chains plus what else shapes its facts and history: this code
 (``code_fingerprint``), the register → stock cache and the attribution rule. A day is skipped when

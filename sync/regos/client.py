@@ -317,14 +317,45 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
+# The paging members closing a listing body: `, "next_offset": N, "total": M }` (either order, either alone).
+_PAGING_TAIL = re.compile(
+    rb',\s*"(next_offset|total)"\s*:\s*(null|-?[0-9]{1,18})\s*'
+    rb'(?:,\s*"(next_offset|total)"\s*:\s*(null|-?[0-9]{1,18})\s*)?\}\s*\Z'
+)
+_TAIL_WINDOW = 160  # bytes searched from the end: the tail is short, the body may be megabytes
+
+
+def _paging_tail(content: bytes) -> tuple[int, dict[str, int | None]] | None:
+    """(where the paging members start, their values) if the body ends with them, else None.
+
+    They close the top-level object (nothing follows but ``}``), so they are the envelope's own, not a
+    document's. ``total`` grows with every new document of the window; keeping it out of the digest lets
+    the pages before a new document stay known.
+    """
+    match = _PAGING_TAIL.search(content, max(0, len(content) - _TAIL_WINDOW))
+    if match is None or match.group(1) == match.group(3):
+        return None
+    fields: dict[str, int | None] = {}
+    for name, value in ((match.group(1), match.group(2)), (match.group(3), match.group(4))):
+        if name is not None:
+            fields[name.decode()] = None if value == b"null" else int(value)
+    return match.start(), fields
+
+
 def _peek_memo(memo: PageMemo, seen: list[Any], content: bytes) -> dict[str, Any] | None:
-    """The envelope of a body the memo knows (its rows are parsed later, if at all), else None."""
-    digest = hashlib.sha256(content).hexdigest()
+    """The envelope of a body the memo knows (its rows are parsed later, if at all), else None.
+
+    The digest covers the body without its paging members when they close it (their live values are
+    used), else the whole body (the memo's values are used: they are part of the same bytes)."""
+    tail = _paging_tail(content)
+    digest = hashlib.sha256(content if tail is None else content[: tail[0]]).hexdigest()
     known = memo.recall(digest)
     seen[:] = [digest, known, content]
     if known is None:
         return None
-    return {"ok": True, "result": None, "total": known.total, "next_offset": known.next_offset}
+    if tail is None:
+        return {"ok": True, "result": None, "total": known.total, "next_offset": known.next_offset}
+    return {"ok": True, "result": None, "total": tail[1].get("total"), "next_offset": tail[1].get("next_offset")}
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[list[Any]]:
@@ -742,8 +773,8 @@ class RegosClient:
             sized: Sized
             if known is not None:
                 sized = range(known.count)
-                page = ListingPage(request=signature, digest=digest, count=known.count, total=known.total,
-                                   next_offset=known.next_offset, known=known,
+                page = ListingPage(request=signature, digest=digest, count=known.count,
+                                   total=envelope.get("total"), next_offset=envelope.get("next_offset"), known=known,
                                    parse=functools.partial(self._parse_known, method, model, content, described))
             else:
                 rows = parse_entities(model, envelope["result"], method=method, context=described)
