@@ -14,7 +14,7 @@ import pytest
 from django.core.management import call_command
 
 from sync import services
-from sync.engine import history, runner
+from sync.engine import history, runner, runs
 from sync.engine.documents import UNRESOLVED_STOCK
 from sync.models import HistoryDay, RegosOperatingCash, RegosPage, SalesFact, SyncRun
 from sync.regos.client import PageSummary, RegosClient, _paging_tail
@@ -238,6 +238,24 @@ def test_another_attribution_rule_rewrites_the_days(dataset, settings) -> None: 
     # D1 Navoiy: c-01 185000.00, c-02 42000.50, c-06 10000.00 sales and c-03 15000.00 return, all
     # rung up by cashier Dilnoza: 237000.50 − 15000.00 = 222000.50 over 3 cheques.
     assert history_table()[(D1, NAV, E_DILNOZA)] == (d("237000.50"), d("15000.00"), Z, Z, d("222000.50"), 3)
+
+
+def test_a_sliced_run_counts_unchanged_days_as_synced(dataset) -> None:  # type: ignore[no-untyped-def]
+    sync()
+    run, _ = services.sync_run_request(date_from=D1, date_to=D3, trigger=SyncRun.Trigger.USER)
+    assert runs.run_claim(run_id=run.id) is not None
+    services.sync_slice_execute(run_id=run.id, date_from=D1, date_to=D3)
+
+    finished = services.sync_run_finalize(run_id=run.id, failed=[])
+
+    # The finalizer reads "synced since the run started" off the markers: unchanged days are synced too.
+    assert finished.status == SyncRun.Status.SUCCEEDED
+    assert [(p["date"], p["status"], p["documents"]) for p in finished.progress] == [
+        ("2026-11-10", "done", 8),
+        ("2026-11-11", "done", 7),
+        ("2026-11-12", "done", 0),
+    ]
+    assert (finished.days_done, finished.facts_inserted, finished.history_rows_written) == (3, 0, 0)
 
 
 def test_the_setting_off_reads_and_compares_every_day(dataset, parsed, settings) -> None:  # type: ignore[no-untyped-def]

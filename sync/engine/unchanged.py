@@ -33,6 +33,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError
+from django.utils import timezone
 
 from sync.models import HistoryDay, RegosOperatingCash, RegosPage
 from sync.regos.client import ListingPage, PageSummary
@@ -90,15 +91,17 @@ def day_digest(*, chains: Sequence[str]) -> str:
 
 def day_unchanged(*, day: date, digest: str) -> tuple[int, int] | None:
     """(cheques, wholesale documents) stored for ``day`` if it was written from exactly these answers
-    and its marker is clean; else None (the day must be written)."""
-    stored = (
-        HistoryDay.objects.filter(date=day)
-        .values_list("state", "source_digest", "source_cheques", "source_wholesale")
-        .first()
-    )
-    if stored is None or stored[0] != HistoryDay.State.CLEAN or not digest or stored[1] != digest:
+    and its marker is clean — then it is marked synced now, as a written day is; else None (the day
+    must be written). One conditional update decides, so a day flagged meanwhile is never taken."""
+    if not digest:
         return None
-    return stored[2], stored[3]
+    claimed = HistoryDay.objects.filter(date=day, state=HistoryDay.State.CLEAN, source_digest=digest).update(
+        synced_at=timezone.now()
+    )
+    if not claimed:
+        return None
+    counts = HistoryDay.objects.filter(date=day).values_list("source_cheques", "source_wholesale").first()
+    return counts
 
 
 class PageMemo:
