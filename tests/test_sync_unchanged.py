@@ -22,6 +22,7 @@ from sync.regos.emulator import Dataset
 from sync.regos.models import DocCheque
 from tests.sync_data import (
     AZIZ,
+    BOBUR,
     D1,
     D2,
     D3,
@@ -30,6 +31,7 @@ from tests.sync_data import (
     E_BOBUR,
     E_DILNOZA,
     GIJ,
+    GIJDUVON,
     NAV,
     NAVOIY,
     RULES_FACTS,
@@ -226,6 +228,35 @@ def test_a_register_moved_to_another_stock_rewrites_the_days(dataset) -> None:  
     del expected[(D1, GIJ, "")]
     expected[(D1, NAV, "")] = (d("250000.00"), Z, Z, Z, d("250000.00"), 1)
     assert history_table() == expected
+
+
+def test_a_register_found_moved_during_a_run_leaves_no_digest_behind(dataset) -> None:  # type: ignore[no-untyped-def]
+    sync()
+    # In REGOS: register 200 moved to Navoiy, and a new register 400 sold c-14 on D2 at 00:30, which puts
+    # it on P3 (c-09 c-14 c-10). c-01 is edited so that P1 (with c-07 on register 200) is read anew.
+    with dataset.lock:
+        dataset._store("operating_cash")[200]["stock_id"] = NAVOIY
+        dataset._version += 1
+    dataset.add_operating_cash(id=400, stock_id=GIJDUVON)
+    dataset.add_session(uuid="s-400", operating_cash_id=400, start=at(D2, 0, 10), start_user_id=BOBUR)
+    dataset.add_cheque(uuid="c-14", date=at(D2, 0, 30), session="s-400", amount=d("1000.00"), seller_id=BOBUR)
+    dataset.set_cheque_amount("c-01", d("186000.00"))
+
+    # P1 is valued with the cached register 200 → G'ijduvon; reading P3 (before D1 is written) finds
+    # register 400 unknown, fetches all registers and learns that 200 moved.
+    _, statuses = sync()
+    assert statuses[D1] == "done"
+    assert SalesFact.objects.get(regos_id="c-07").stock_id == GIJDUVON  # valued before the move was known
+
+    _, statuses = sync()  # REGOS unchanged since: D1 is still written, as it holds rows of the old cache
+
+    assert statuses[D1] == "done"
+    assert SalesFact.objects.get(regos_id="c-07").stock_id == NAVOIY
+    # c-07 (250000.00, seller Nodira: no employee) now counts for Navoiy.
+    assert history_table()[(D1, NAV, "")] == (d("250000.00"), Z, Z, Z, d("250000.00"), 1)
+    assert (D1, GIJ, "") not in history_table()
+    _, statuses = sync()
+    assert statuses[D1] == "unchanged"
 
 
 def test_another_attribution_rule_rewrites_the_days(dataset, settings) -> None:  # type: ignore[no-untyped-def]

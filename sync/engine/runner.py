@@ -242,6 +242,9 @@ class RangeSync:
         self._mappings_seen = history.mappings_fingerprint()
         self._unflushed = self.first  # the first day not yet written
         self._memo = unchanged.PageMemo() if unchanged.enabled() else None
+        # Rows are made as pages arrive: if a register moves during the run, a day's rows may hold
+        # either stock, and the day gets no digest (the next run writes it again).
+        self._registers = unchanged.register_stocks() if self._memo is not None else {}
         self._streams: list[_Stream] = []
         self._added = (0, 0)  # (requests, rate-limit waits) already added to the parent run (slices)
 
@@ -383,15 +386,22 @@ class RangeSync:
             digest = ""
             if self._memo is not None:
                 self._memo.save()
-                digest = unchanged.day_digest(chains=[stream.chain for stream in self._streams])
+                registers = unchanged.register_stocks()
+                digest = unchanged.day_digest(
+                    context=unchanged.context_digest(registers=registers),
+                    chains=[stream.chain for stream in self._streams],
+                )
                 stored = unchanged.day_unchanged(day=buffer.day, digest=digest)
                 if stored is not None:
                     report = DayReport(date=buffer.day, cheques=stored[0], wholesale=stored[1], status="unchanged")
             if report is None:
                 rows = buffer.materialized()
                 self._discover_mappings(rows)
-                if any(row.stock_id == UNRESOLVED_STOCK for row in rows.values()):
-                    digest = ""  # REGOS may resolve the shift next time: write the day again then
+                if digest and (
+                    any(row.stock_id == UNRESOLVED_STOCK for row in rows.values())
+                    or unchanged.registers_moved(before=self._registers, now=unchanged.register_stocks())
+                ):
+                    digest = ""  # REGOS may resolve the shift next time / rows of two caches: write it again
                 report = day_flush(
                     day=buffer.day, rows=rows, run_id=self.run.id, mappings=history.Mappings.load(), digest=digest
                 )

@@ -77,16 +77,34 @@ def chain_next(chain: str, page: ListingPage[Any]) -> str:
     return hashlib.sha256(f"{chain}|{page.request}|{page.digest}".encode()).hexdigest()
 
 
-def day_digest(*, chains: Sequence[str]) -> str:
-    """The digest of a day about to be flushed, from its streams' chains and the current context."""
+def register_stocks() -> dict[int, int]:
+    """The register → stock cache (the locator adds to it, and moves a register, during a run)."""
+    return dict(RegosOperatingCash.objects.values_list("regos_id", "stock_id"))
+
+
+def registers_moved(*, before: dict[int, int], now: dict[int, int]) -> bool:
+    """Whether a register cached ``before`` belongs to another stock ``now`` (new ones do not count:
+    a row made before a register was known has an unresolved stock, and its day gets no digest)."""
+    return any(now.get(regos_id, stock_id) != stock_id for regos_id, stock_id in before.items())
+
+
+def context_digest(*, registers: dict[int, int]) -> str:
+    """What besides the answers shapes a day's facts and history: this code, the attribution rule and
+    the register → stock cache."""
     context = hashlib.sha256()
     context.update(code_fingerprint().encode())
     context.update(f"|{settings.REGOS_ATTRIBUTION}|".encode())
-    for regos_id, stock_id in RegosOperatingCash.objects.order_by("regos_id").values_list("regos_id", "stock_id"):
-        context.update(f"{regos_id}:{stock_id},".encode())
-    for chain in chains:
-        context.update(f"|{chain}".encode())
+    for regos_id in sorted(registers):
+        context.update(f"{regos_id}:{registers[regos_id]},".encode())
     return context.hexdigest()
+
+
+def day_digest(*, context: str, chains: Sequence[str]) -> str:
+    """The digest of a day about to be flushed, from the context and its streams' chains."""
+    digest = hashlib.sha256(context.encode())
+    for chain in chains:
+        digest.update(f"|{chain}".encode())
+    return digest.hexdigest()
 
 
 def day_unchanged(*, day: date, digest: str) -> tuple[int, int] | None:
