@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.redis",
     "tests.fixtures.people",
     "tests.fixtures.browser",
+    "tests.fixtures.sync",
 ]

@@ -15,10 +15,9 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from payroll.dates import today
-from sync.engine import history
 from sync.models import SyncRun
 from sync.regos.emulator import Dataset
-from tests.sync_data import TODAY, map_cast, rules_dataset
+from tests.sync_data import map_cast, rules_dataset
 
 ROOT = Path(__file__).resolve().parent.parent
 WRONG_KEY = "wrongkey7777wrongkey7777wrongkey"
@@ -30,9 +29,7 @@ def regos_sync(*args: str) -> str:
     return out.getvalue()
 
 
-@pytest.fixture(autouse=True)
-def pinned_today(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(history, "today", lambda: TODAY)
+pytestmark = pytest.mark.usefixtures("pinned_today")
 
 
 @pytest.mark.django_db

@@ -14,7 +14,6 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from sync import inbox, jobs, services
-from sync.engine import history
 from sync.models import DirtyDay, KeyValue, SyncRun, WebhookEvent
 from sync.regos.models import EventPage, RegosEvent
 from tests.sync_data import (
@@ -24,7 +23,6 @@ from tests.sync_data import (
     GIJ,
     NAV,
     RULES_HISTORY,
-    TODAY,
     Z,
     d,
     history_table,
@@ -35,9 +33,7 @@ from tests.sync_data import (
 REPO = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(autouse=True)
-def pinned_today(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(history, "today", lambda: TODAY)
+pytestmark = pytest.mark.usefixtures("pinned_today")
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import pytest
 
 from payroll.dates import today
 from sync import selectors, services
-from sync.engine import history
 from sync.models import HistoryDay, SyncRun
 from sync.regos.client import ListingPage, RegosClient
 from sync.regos.emulator import Dataset
@@ -19,24 +18,12 @@ from tests.sync_data import (
     D3,
     RULES_FACTS,
     RULES_HISTORY,
-    TODAY,
     facts_keys,
     history_table,
-    map_cast,
     rules_dataset,
 )
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def pinned_today(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(history, "today", lambda: TODAY)
-
-
-@pytest.fixture
-def cast(navoiy, gijduvon, aziz, dilnoza, bobur) -> None:  # type: ignore[no-untyped-def]
-    map_cast(navoiy=navoiy, gijduvon=gijduvon, aziz=aziz, dilnoza=dilnoza, bobur=bobur)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("pinned_today")]
 
 
 def test_a_listing_that_changes_while_paged_is_read_again_from_the_first_unwritten_day(

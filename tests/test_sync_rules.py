@@ -6,7 +6,6 @@ import pytest
 
 from payroll.models import Branch, DailySalesHistory, Employee
 from sync import selectors, services
-from sync.engine import history
 from sync.models import HistoryDay, MappingAudit, SalesFact, SellerMapping, StockMapping, SyncRun
 from tests.sync_data import (
     D1,
@@ -28,22 +27,10 @@ from tests.sync_data import (
     d,
     facts_keys,
     history_table,
-    map_cast,
     rules_dataset,
 )
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def pinned_today(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Month-to-date and "latest synced day" are relative to today in Tashkent: pin it.
-    monkeypatch.setattr(history, "today", lambda: TODAY)
-
-
-@pytest.fixture
-def cast(navoiy, gijduvon, aziz, dilnoza, bobur) -> None:  # type: ignore[no-untyped-def]
-    map_cast(navoiy=navoiy, gijduvon=gijduvon, aziz=aziz, dilnoza=dilnoza, bobur=bobur)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("pinned_today")]
 
 
 @pytest.fixture

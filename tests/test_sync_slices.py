@@ -5,17 +5,11 @@ from __future__ import annotations
 import pytest
 
 from sync import services
-from sync.engine import history
 from sync.engine.runs import run_claim
 from sync.models import KeyValue, SyncRun
-from tests.sync_data import D1, D2, D3, RULES_HISTORY, TODAY, history_table, map_cast, rules_dataset
+from tests.sync_data import D1, D2, D3, RULES_HISTORY, history_table, map_cast, rules_dataset
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def pinned_today(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(history, "today", lambda: TODAY)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("pinned_today")]
 
 
 @pytest.fixture

@@ -36,7 +36,6 @@ from tests.sync_data import (
     NAVOIY,
     RULES_FACTS,
     RULES_HISTORY,
-    TODAY,
     Z,
     at,
     d,
@@ -44,26 +43,15 @@ from tests.sync_data import (
     dump_history,
     facts_keys,
     history_table,
-    map_cast,
     rules_dataset,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("pinned_today")]
 
 # Closed cheques of the rules dataset by time, 3 a page (canceled c-04 and open c-05 are filtered out
 # by REGOS):  P1 c-01 c-07 c-08 (D1) | P2 c-02 c-03 c-06 (D1) | P3 c-09 c-10 c-11 (D2) | P4 c-12 (D2).
 # Shipments: W1 5601 5602 (D1) 5605 (D2). Returns: R1 7001 7002 (D2).
 # When D1 is written, the cheque stream has read up to P3 (its first document after D1).
-
-
-@pytest.fixture(autouse=True)
-def pinned_today(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(history, "today", lambda: TODAY)
-
-
-@pytest.fixture
-def cast(navoiy, gijduvon, aziz, dilnoza, bobur) -> None:  # type: ignore[no-untyped-def]
-    map_cast(navoiy=navoiy, gijduvon=gijduvon, aziz=aziz, dilnoza=dilnoza, bobur=bobur)
 
 
 @pytest.fixture

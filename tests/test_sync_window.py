@@ -31,12 +31,7 @@ from tests.sync_data import (
     rules_dataset,
 )
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def pinned_today(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(history, "today", lambda: TODAY)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("pinned_today")]
 
 
 @pytest.fixture

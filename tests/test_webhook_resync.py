@@ -12,7 +12,6 @@ from django_q.conf import Conf
 
 from payroll.dates import today
 from sync import inbox, jobs, services
-from sync.engine import history
 from sync.models import DirtyDay, SalesFact, SyncRun, WebhookEvent
 from tests.sync_data import (
     D1,
@@ -22,7 +21,6 @@ from tests.sync_data import (
     GIJ,
     NAV,
     RULES_HISTORY,
-    TODAY,
     Z,
     at,
     d,
@@ -31,10 +29,7 @@ from tests.sync_data import (
     rules_dataset,
 )
 
-
-@pytest.fixture(autouse=True)
-def pinned_today(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(history, "today", lambda: TODAY)
+pytestmark = pytest.mark.usefixtures("pinned_today")
 
 
 @pytest.fixture
