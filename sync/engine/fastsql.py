@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import decimal
 import os
-import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -126,72 +125,32 @@ def new_ids(n: int) -> list[str]:
     """
     ms = time.time_ns() // 1_000_000
     prefix = f"{ms & 0xFFFFFFFFFFFF:012x}7"
+    noise = os.urandom(6 * n).hex()
     # After the version nibble: a 26-bit counter (12 bits, the 2 variant bits "10", 14 bits), so the keys
-    # of one call are in order; then 48 random bits (12 hex digits each).
-    return [f"{prefix}{counter}{random}"
-            for counter, random in zip(_counter_texts(n), _TWELVE.findall(os.urandom(6 * n).hex()), strict=True)]
-
-
-_TWELVE = re.compile(r".{12}", re.DOTALL)
-_COUNTER_CACHE = 1 << 16  # the counter texts of the first keys of a call are formatted once per process
-_counters: list[str] = []
-
-
-def _counter(i: int) -> str:
-    return f"{i >> 14 & 0xFFF:03x}{0x8000 | (i & 0x3FFF):04x}"
-
-
-def _counter_texts(n: int) -> Sequence[str]:
-    global _counters
-    table = _counters
-    want = min(n, _COUNTER_CACHE)
-    if len(table) < want:
-        # A new list, swapped in whole: another thread's read sees the old table or this one, never a half.
-        table = table + [_counter(i) for i in range(len(table), want)]
-        _counters = table
-    if n <= len(table):
-        return table[:n]
-    return table + [_counter(i) for i in range(len(table), n)]
-
-
-# Where FactRow keeps its date and datetimes: ``_insert_params`` spells the row out for this layout (the day,
-# then the moment, ..., last_update last), once per fact.
-_DAY, _AT, _LAST = (FactRow._fields.index(name) for name in ("business_date", "occurred_at", "last_update"))
-if not (_AT == _DAY + 1 and len(FactRow._fields) - 1 == _LAST
-        and {FactRow._fields[i] for i in (_AT, _LAST)} == _DATETIMES):  # pragma: no cover
-    raise ImportError("FactRow's date/datetime columns moved: update fastsql._insert_params")
-
-
-def _insert_params(rows: Sequence[FactRow], ids: Sequence[str], run: str | None, stamp: str | None,
-                   zone: tzinfo) -> list[tuple[Any, ...]]:
-    """The bound values of each row: pk, the row with its date and datetimes as Django writes them on
-    SQLite (see ``_naive``), run, created_at, updated_at."""
-    params: list[tuple[Any, ...]] = []
-    append = params.append
-    day_text: dict[date, str] = {}
-    # ``_naive`` inlined for the usual case (an aware datetime already in the connection's zone).
-    table: Sequence[tuple[Any, ...]] = rows  # Any: the columns are picked by index
-    for pk, cols in zip(ids, table, strict=True):
-        day = cols[_DAY]
-        text = day_text.get(day)
-        if text is None:
-            text = day_text[day] = day.isoformat()
-        at = cols[_AT]
-        last = cols[_LAST]
-        append((pk, *cols[:_DAY], text,
-                str(at.replace(tzinfo=None)) if at.tzinfo is zone else _naive(at, zone),
-                *cols[_AT + 1:_LAST],
-                None if last is None else str(last.replace(tzinfo=None)) if last.tzinfo is zone else _naive(last, zone),
-                run, stamp, stamp))
-    return params
+    # of one call are in order; then 48 random bits.
+    return [
+        f"{prefix}{i >> 14 & 0xFFF:03x}{0x8000 | (i & 0x3FFF):04x}{noise[12 * i:12 * i + 12]}" for i in range(n)
+    ]
 
 
 def facts_insert(rows: Sequence[FactRow], *, run_id: uuid.UUID | str | None, now: datetime) -> None:
-    insert = _sql()[0]
+    insert, _, datetimes, _, dates = _sql()
     zone = _zone()
     run = None if run_id is None else (run_id if isinstance(run_id, uuid.UUID) else uuid.UUID(str(run_id))).hex
     stamp = _naive(now, zone)
-    params = _insert_params(rows, new_ids(len(rows)), run, stamp, zone)
+    params = []
+    day_text: dict[date, str] = {}
+    for pk, row in zip(new_ids(len(rows)), rows, strict=True):
+        values: list[Any] = list(row)  # Any: as in comparer's form, the column types come from the indexes
+        for i in datetimes:
+            values[i + 2] = _naive(values[i + 2], zone)
+        for i in dates:
+            day = values[i + 2]
+            text = day_text.get(day)
+            if text is None:
+                text = day_text[day] = day.isoformat()
+            values[i + 2] = text
+        params.append((pk, *values, run, stamp, stamp))
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.executemany(insert, params)
 
