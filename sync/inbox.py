@@ -570,8 +570,11 @@ def inbox_replay(*, from_date: datetime | None = None, client: Any = None, limit
             for event in page.events:
                 result.events += 1
                 try:
+                    # Nullable in the vendor's schema: no id/action is refused below (skipped), no
+                    # occurred_at is the time it was read.
                     outcome = inbox_record(
-                        event_id=event.event_id, action=event.action, occurred_at=event.occurred_at,
+                        event_id=event.event_id or "", action=event.action or "",
+                        occurred_at=event.occurred_at or datetime.now(UTC),
                         data=unwrap_event_data(event.data), source="replay",
                         payload=event.model_dump(mode="json"),
                     )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from payroll.models import MONEY, Branch, Employee
 
@@ -197,6 +198,9 @@ class SyncRun(models.Model):
     days_total = models.PositiveIntegerField(_("days"), default=0)
     days_done = models.PositiveIntegerField(_("days done"), default=0)
     progress = models.JSONField(_("per-day progress"), default=list, blank=True)
+    # Cheques REGOS returned that are not sales, by status ({"Default": 3}): excluded from the
+    # figures, reported so the exclusion is visible (``RangeSync.not_counted``).
+    not_counted = models.JSONField(_("cheques not counted"), default=dict, blank=True)
     error = models.TextField(_("error"), blank=True, default="")
     error_hint = models.TextField(_("what to do"), blank=True, default="")
 
@@ -213,6 +217,19 @@ class SyncRun(models.Model):
     @property
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
+
+    @property
+    def not_counted_lines(self) -> list[str]:
+        """"3 cheques with status Default were not counted", one line per status, most first."""
+        counts = self.not_counted if isinstance(self.not_counted, dict) else {}
+        return [
+            ngettext(
+                "%(count)d cheque with status %(status)s was not counted",
+                "%(count)d cheques with status %(status)s were not counted",
+                int(count),
+            ) % {"count": int(count), "status": status}
+            for status, count in sorted(counts.items(), key=lambda item: (-int(item[1]), item[0]))
+        ]
 
     @property
     def duration(self):  # type: ignore[no-untyped-def]

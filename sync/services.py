@@ -17,6 +17,7 @@ Decisions worth knowing:
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 import uuid
@@ -174,6 +175,7 @@ def sync_run_execute(
 # --- sliced runs (sync.slices fans one run out over several workers) ------------------------------
 
 MOVED_PREFIX = "moved:"  # KeyValue "moved:<run id>:<slice first day>" = days a slice took documents from
+NOT_COUNTED_PREFIX = "notcounted:"  # KeyValue "notcounted:<run id>:<slice first day>" = {status: cheques}
 LOSING_SUFFIX = ":flagged"  # ...and of those, the days the slice flagged "rebuilding" until the finalizer rebuilds them
 
 
@@ -199,6 +201,12 @@ def sync_slice_execute(
     finally:
         with contextlib.suppress(RunAbandoned):
             engine.slice_add()  # requests made after the last finished day
+        if engine.not_counted:
+            # Slices run in parallel: each leaves its own counts for the finalizer to add up.
+            key = f"{NOT_COUNTED_PREFIX}{run.id}:{date_from.isoformat()}"
+            value = json.dumps(engine.not_counted)
+            if not KeyValue.objects.filter(key=key).update(value=value):
+                KeyValue.objects.get_or_create(key=key, defaults={"value": value})
         for suffix, days in (("", engine.moved_days), (LOSING_SUFFIX, engine.losing_flagged)):
             if days:
                 key = f"{MOVED_PREFIX}{run.id}:{date_from.isoformat()}{suffix}"
@@ -220,6 +228,12 @@ def sync_run_finalize(*, run_id: uuid.UUID | str, failed: list[tuple[date, date,
     for key, value in moved_rows.values_list("key", "value"):
         (losing if key.endswith(LOSING_SUFFIX) else moved).update(date.fromisoformat(v) for v in value.split(",") if v)
     moved_rows.delete()
+    not_counted: dict[str, int] = {}
+    counted_rows = KeyValue.objects.filter(key__startswith=f"{NOT_COUNTED_PREFIX}{run.id}:")
+    for value in counted_rows.values_list("value", flat=True):
+        for status, count in json.loads(value).items():
+            not_counted[status] = not_counted.get(status, 0) + int(count)
+    counted_rows.delete()
     started = run.started_at or run.created_at
     mappings_changed = any(
         model.objects.filter(updated_at__gt=started).exists() for model in (StockMapping, SellerMapping)
@@ -257,7 +271,8 @@ def sync_run_finalize(*, run_id: uuid.UUID | str, failed: list[tuple[date, date,
             mask_key(error)[:2000],
             gettext_noop("Some days were not synced; the finished days are kept. Sync again."),
         )
-    runs.run_finish(run, status=status, error=error, error_hint=hint, progress=progress, days_done=done)
+    runs.run_finish(run, status=status, error=error, error_hint=hint, progress=progress, days_done=done,
+                    not_counted=dict(sorted(not_counted.items())))
     run.refresh_from_db()
     return run
 

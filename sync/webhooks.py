@@ -53,13 +53,17 @@ class WebhookData(BaseModel):
 
 
 class WebhookEnvelope(BaseModel):
-    """``{"action", "event_id", "occurred_at", "connected_integration_id", "data": {"action", "data"}}``."""
+    """``{"action", "event_id", "occurred_at", "connected_integration_id", "data": {"action", "data"}}``.
+
+    ``occurred_at`` may be absent or null (some senders omit it; the vendor's schema makes it
+    nullable): the receiver then uses the time the webhook arrived.
+    """
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     action: ShortStr
     event_id: ShortStr
-    occurred_at: datetime
+    occurred_at: datetime | None = None
     connected_integration_id: Annotated[StrictStr, Field(min_length=1, max_length=256)]
     data: WebhookData
 
@@ -68,6 +72,8 @@ class WebhookEnvelope(BaseModel):
     def _iso_text(cls, value: Any) -> Any:
         # REGOS sends ISO-8601 text; pydantic alone would also take unix numbers (even as text),
         # which REGOS never sends.
+        if value is None:
+            return None
         if not isinstance(value, str) or len(value) > 64:
             raise ValueError("must be an ISO-8601 string")
         try:
@@ -77,8 +83,10 @@ class WebhookEnvelope(BaseModel):
 
     @field_validator("occurred_at")
     @classmethod
-    def _aware(cls, value: datetime) -> datetime:
+    def _aware(cls, value: datetime | None) -> datetime | None:
         # REGOS documents occurred_at as UTC; text without an offset is read as UTC.
+        if value is None:
+            return None
         value = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
         if not OCCURRED_MIN <= value <= OCCURRED_MAX:
             # Also keeps day arithmetic (Tashkent date of year 9999-12-31 23:00 UTC) from overflowing.
@@ -179,7 +187,8 @@ def webhook_receive(request: HttpRequest, secret: str | None = None) -> JsonResp
 
     payload = envelope.model_dump(mode="json", exclude={"connected_integration_id"})
     outcome = inbox_record(
-        event_id=envelope.event_id, action=envelope.data.action, occurred_at=envelope.occurred_at,
+        event_id=envelope.event_id, action=envelope.data.action,
+        occurred_at=envelope.occurred_at or datetime.now(UTC),  # no occurred_at: the arrival time
         data=envelope.data.data, source="webhook", payload=payload,
     )
     if outcome.duplicate:

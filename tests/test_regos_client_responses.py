@@ -10,7 +10,7 @@ import responses
 
 from sync.regos.errors import RegosResponseError
 from sync.regos.models import ChequeStatus
-from tests.regos_client_support import add, cheque_json, cheques, make_client, page_json, sent
+from tests.regos_client_support import KEY, add, cheque_json, cheques, make_client, page_json, sent
 
 DAY = date(2026, 8, 4)
 
@@ -170,8 +170,9 @@ def test_events_are_parsed_with_aware_times():
     assert page.events[1].data == {"id": 5601}
     assert (page.next_event_id, page.has_more) == ("6b6d", True)
     # 2026-08-04T00:00Z = 1767225600 + 215 days x 86400 = 1785801600
-    assert sent(responses) == {"last_event_id": "6b6a", "from_date": 1785801600, "limit": 100,
-                               "actions": ["DocChequeClosed"]}
+    # connected_integration_id (the key) always: without it REGOS returns the whole account's events.
+    assert sent(responses) == {"connected_integration_id": KEY, "last_event_id": "6b6a",
+                               "from_date": 1785801600, "limit": 100, "actions": ["DocChequeClosed"]}
 
 
 @responses.activate
@@ -186,9 +187,11 @@ def test_an_event_page_that_is_a_list_is_a_response_error():
 
 @responses.activate
 def test_a_bad_event_names_the_field():
-    add(responses, "Event/Get", '{"ok": true, "result": {"events": [{"event_id": "1", "action": "X"}]}}')
+    # occurred_at may be absent or null (vendor schema EventItem); a wrongly typed one is an error.
+    add(responses, "Event/Get", '{"ok": true, "result": {"events": [{"event_id": "1", "action": "X", '
+                                '"occurred_at": [1]}]}}')
     client, _ = make_client()
 
     with pytest.raises(RegosResponseError,
-                       match=r"^Event/Get: result\.events\[0\]\.occurred_at: Field required"):
+                       match=r"^Event/Get: result\.events\[0\]\.occurred_at: Input should be a valid datetime"):
         client.get_events()

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.test import Client, RequestFactory
 
 from sync import inbox
@@ -247,7 +248,7 @@ def test_malformed_json_is_400(baseline, hook, body: bytes, reason: str | None) 
     assert counts() == baseline
 
 
-@pytest.mark.parametrize("field", ["action", "event_id", "occurred_at", "connected_integration_id", "data"])
+@pytest.mark.parametrize("field", ["action", "event_id", "connected_integration_id", "data"])
 def test_missing_fields_are_400(baseline, hook, field: str) -> None:
     body = envelope()
     del body[field]
@@ -255,6 +256,24 @@ def test_missing_fields_are_400(baseline, hook, field: str) -> None:
     assert response.status_code == 400
     assert response.json()["error"] == f"missing field: {field}"
     assert counts() == baseline
+
+
+@pytest.mark.parametrize("occurred_at", [None, "absent"])
+def test_envelope_without_occurred_at_uses_the_arrival_time(baseline, hook, occurred_at: str | None) -> None:
+    # Some senders omit occurred_at (the vendor's schema makes it nullable): the event is kept and its
+    # day is the Tashkent day it arrived on — 2026-11-25 14:00 UTC is 19:00 in Tashkent, the same day.
+    body = envelope()
+    if occurred_at == "absent":
+        del body["occurred_at"]
+    else:
+        body["occurred_at"] = None
+    arrived = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+    with time_machine.travel(arrived, tick=False):
+        response = hook(body)
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get(event_id=body["event_id"])
+    assert event.occurred_at == arrived
+    assert event.business_date == date(2026, 11, 25)
 
 
 @pytest.mark.parametrize("overrides", [
@@ -266,7 +285,6 @@ def test_missing_fields_are_400(baseline, hook, field: str) -> None:
     {"occurred_at": "yesterday"},
     {"occurred_at": "1754290512"},
     {"occurred_at": "2026-13-45T99:00:00Z"},
-    {"occurred_at": None},
     {"occurred_at": "9999-12-31T23:59:59Z"},
     {"occurred_at": "0001-01-01T00:00:00+05:00"},
     {"connected_integration_id": 42},

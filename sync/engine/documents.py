@@ -91,13 +91,19 @@ _CHEQUE = str(Kind.CHEQUE)
 _RETAIL = str(SalesFact.SaleType.RETAIL)
 
 
+def cheque_counts(cheque: DocCheque) -> bool:
+    """The one rule of which cheques are sales: status ``Closed`` only. Canceled, unfinished
+    (Opened, Paying, Delayed, DelayedPayment), Default and any status REGOS may add later are not."""
+    return cheque.status == ChequeStatus.CLOSED
+
+
 def cheque_fact(cheque: DocCheque, *, stock_id: int, operating_cash_id: int | None) -> FactRow | None:
-    """A closed cheque as a fact; anything but Closed is not a sale (returns None).
+    """A closed cheque as a fact; anything but Closed is not a sale (returns None, see ``cheque_counts``).
 
     Written out positionally (in ``FactRow`` field order) because it runs once per cheque: a million
     times for a month of a large chain.
     """
-    if cheque.status != ChequeStatus.CLOSED:
+    if cheque.status != ChequeStatus.CLOSED:  # ``cheque_counts``, inlined: this runs once per cheque
         return None
     amount = money(cheque.amount)
     seller, cashier = cheque.seller, cheque.cashier
@@ -125,14 +131,24 @@ def cheque_fact(cheque: DocCheque, *, stock_id: int, operating_cash_id: int | No
 
 
 def _rate(doc: DocWholeSale | DocWholeSaleReturn) -> tuple[str, Decimal]:
+    """(currency code, rate to UZS) of a wholesale document; DocumentError when it cannot be valued.
+
+    The vendor's schema makes ``is_base`` and ``exchange_rate`` nullable. The rule, in order:
+    a base currency (``is_base: true``) is rate 1; else the document's own positive rate; else —
+    rate null, absent or ≤ 0 — a document without a currency object, or whose currency is
+    ``is_base: null`` with the code UZS, is in the base currency (rate 1); any other (a foreign
+    currency without a rate) cannot be valued and is refused, naming the document.
+    """
     currency = doc.currency
     code = (currency.code_chr if currency and currency.code_chr else BASE_CURRENCY)[:10]
     if currency is not None and currency.is_base:
         return code, Decimal(1)
     rate = doc.exchange_rate
-    if rate is None or rate <= 0:
-        raise DocumentError(f"wholesale document {doc.id} in {code} has no usable exchange rate ({rate})")
-    return code, rate
+    if rate is not None and rate > 0:
+        return code, rate
+    if currency is None or (currency.is_base is None and code == BASE_CURRENCY):
+        return code, Decimal(1)
+    raise DocumentError(f"wholesale document {doc.id} in {code} has no usable exchange rate ({rate})")
 
 
 def wholesale_fact(doc: DocWholeSale | DocWholeSaleReturn) -> FactRow | None:

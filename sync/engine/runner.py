@@ -32,7 +32,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from payroll.dates import day_start
+from payroll.dates import business_date, day_start
 from payroll.dates import days as days_between
 from sync.engine import history, runs, unchanged
 from sync.engine.documents import UNRESOLVED_STOCK, FactRow, cheque_fact, wholesale_fact
@@ -246,6 +246,10 @@ class RangeSync:
         # either stock, and the day gets no digest (the next run writes it again).
         self._registers = unchanged.register_stocks() if self._memo is not None else {}
         self._streams: list[_Stream] = []
+        # Cheques of the range REGOS returned that are not sales (status other than Closed), by status;
+        # uuids, so a page read twice (window overlap, listing restart) counts each cheque once. Only
+        # answers parsed in this run are seen: a day left alone as unchanged adds nothing.
+        self._not_counted: dict[str, set[str]] = {}
         self._added = (0, 0)  # (requests, rate-limit waits) already added to the parent run (slices)
 
     # --- the run -------------------------------------------------------------------------------
@@ -310,7 +314,13 @@ class RangeSync:
             "rate_limit_waits": stats.rate_limit_waits - self._stats_start[1],
             "days_done": self.days_done,
             "progress": self.progress,
+            "not_counted": self.not_counted,
         }
+
+    @property
+    def not_counted(self) -> dict[str, int]:
+        """How many cheques of each status other than Closed REGOS returned for the range."""
+        return {status: len(uuids) for status, uuids in sorted(self._not_counted.items())}
 
     def _process(self, first: date, last: date) -> set[date]:
         """Stream first..last and flush every day in order; returns days that got late documents."""
@@ -362,6 +372,8 @@ class RangeSync:
             if row is not None:
                 self._note_users(cheque.seller, cheque.cashier)
                 yield row
+            elif self.first <= business_date(cheque.date) <= self.last:
+                self._not_counted.setdefault(str(cheque.status), set()).add(cheque.uuid)
 
     def _wholesale_rows(self, page: list[DocWholeSale] | list[DocWholeSaleReturn]) -> Iterator[FactRow]:
         for doc in page:

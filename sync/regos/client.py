@@ -1083,8 +1083,13 @@ class RegosClient:
 
     def get_events(self, *, last_event_id: str | None = None, from_date: datetime | None = None,
                    limit: int = 1000, actions: Sequence[str] | None = None) -> EventPage:
-        """One page of the persistent-event replay; follow ``next_event_id`` while ``has_more``."""
-        payload: dict[str, Any] = {}
+        """One page of the persistent-event replay; follow ``next_event_id`` while ``has_more``.
+
+        ``connected_integration_id`` (the key) is always sent: without it REGOS answers with the
+        events of every integration of the account (vendor schema ``schemas/api/event/event.py``).
+        The body is never logged, and REGOS's error texts pass through ``_safe`` (key masked).
+        """
+        payload: dict[str, Any] = {"connected_integration_id": self._key}
         if last_event_id is not None:
             payload["last_event_id"] = last_event_id
         if from_date is not None:

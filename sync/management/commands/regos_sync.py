@@ -90,6 +90,8 @@ class Command(BaseCommand):
             f"-{run.facts_removed}, history rows written {run.history_rows_written}, "
             f"REGOS requests {run.requests_made} (rate-limit waits {run.rate_limit_waits}); run {run.id}"
         )
+        if run.not_counted:
+            summary += "; " + "; ".join(run.not_counted_lines)
         if run.status != SyncRun.Status.SUCCEEDED:
             detail = " ".join(f"{run.error} {run.error_hint}".split())
             raise CommandError(mask_key(f"Sync {run.status} ({summary}): {detail}"))
