@@ -76,9 +76,10 @@ def test_status_mix_returns_and_sellers(month):
     returns = [c for c in cheques if c["is_return"]]
     assert 0.86 < (statuses["Closed"] - len(returns)) / n < 0.94
     assert 0.02 < statuses["Canceled"] / n < 0.06
-    unfinished = statuses["Opened"] + statuses["Paying"] + statuses["Delayed"] + statuses["DelayedPayment"]
+    unfinished = (statuses["Default"] + statuses["Opened"] + statuses["Paying"] + statuses["Delayed"]
+                  + statuses["DelayedPayment"])
     assert 0.015 < unfinished / n < 0.045
-    assert statuses["Opened"] and statuses["Paying"] and statuses["Delayed"]
+    assert statuses["Opened"] and statuses["Paying"] and statuses["Delayed"] and statuses["Default"]
     assert 0.015 < len(returns) / n < 0.045
     assert {c["status"] for c in returns} == {"Closed"}
     assert any(c["return_reason"] for c in returns)

@@ -317,7 +317,12 @@ def test_wholesale_documents(regos_server, regos_http):
     assert usd.exchange_rate == Decimal("12650.00")
     assert usd.currency.exchange_rate != usd.exchange_rate  # the currency's rate is today's, not the doc's
     assert usd.stock.name == "G'ijduvon filiali"
-    assert docs[0]["seller"] == {"id": 17, "full_name": "Toshmatov Aziz"}
+    # Nested users are full vendor User objects (schemas/api/rbac/user.py), user_group included.
+    seller = docs[0]["seller"]
+    assert (seller["id"], seller["full_name"], seller["user_group"]["name"]) == (17, "Toshmatov Aziz", "Sotuvchilar")
+    assert seller.keys() >= {"login", "active", "first_name", "last_name", "seller_barcode", "last_update"}
+    assert docs[1]["stock"]["firm"]["name"] == '"Baraka Savdo Group" MChJ'
+    assert (docs[1]["currency"]["code_num"], docs[1]["currency"]["deleted"]) == (840, False)
     returns = ok(gateway_post(regos_http, server, "DocWholeSaleReturn/Get", {}))["result"]
     assert [r["id"] for r in returns] == [7] and "seller" not in returns[0]
     TypeAdapter(list[DocWholeSaleReturn]).validate_python(returns)

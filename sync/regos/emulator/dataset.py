@@ -55,10 +55,75 @@ DOCUMENT_KINDS = (CHEQUE, WHOLESALE, WHOLESALE_RETURN, SESSION)
 CLOSED = STATUS_CODES["Closed"]
 CANCELED = STATUS_CODES["Canceled"]
 
-FIRM = {"id": 1, "name": '"Baraka Savdo Group" MChJ'}
-UZS = {"id": 1, "code_chr": "UZS", "name": "So'm", "is_base": True}
-USD = {"id": 2, "code_chr": "USD", "name": "AQSh dollari", "is_base": False}
-PRICE_TYPE_WHOLESALE = {"id": 2, "name": "Ulgurji"}
+# Reference objects as REGOS nests them: the full vendor shapes (``regos-software/py-integrations``,
+# ``schemas/api/references/{firm,currency,retail_return_reason}.py``), nulls where the schema allows.
+REFERENCE_LAST_UPDATE = 1735689600  # 2025-01-01T00:00:00Z: references changed long before any document
+FIRM = {"id": 1, "group": {"id": 1, "name": "Asosiy"}, "deleted_mark": False,
+        "last_update": REFERENCE_LAST_UPDATE, "name": '"Baraka Savdo Group" MChJ',
+        "fullname": '"Baraka Savdo Group" mas\'uliyati cheklangan jamiyati', "boss_name": None,
+        "address": "Toshkent sh., Amir Temur ko'chasi, 15", "phones": None, "description": None,
+        "inn": "305123456", "bank_name": None, "mfo": None, "rs": None, "oked": None, "vat_index": None}
+UZS = {"id": 1, "code_num": 860, "code_chr": "UZS", "name": "So'm", "is_base": True, "deleted": False,
+       "last_update": REFERENCE_LAST_UPDATE}
+USD = {"id": 2, "code_num": 840, "code_chr": "USD", "name": "AQSh dollari", "is_base": False, "deleted": False,
+       "last_update": REFERENCE_LAST_UPDATE}
+USER_GROUP = {"id": 2, "parent_id": None, "name": "Sotuvchilar", "child_count": 0,
+              "last_update": REFERENCE_LAST_UPDATE}
+# A RetailReturnReason is an object in REGOS, not a text.
+RETURN_REASONS = (
+    {"id": 1, "name": "Mijoz fikridan qaytdi", "description": None, "enabled": True,
+     "last_update": REFERENCE_LAST_UPDATE},
+    {"id": 2, "name": "Nuqsonli mahsulot", "description": "Zavod nuqsoni", "enabled": True,
+     "last_update": REFERENCE_LAST_UPDATE},
+    {"id": 3, "name": "O'lchami to'g'ri kelmadi", "description": None, "enabled": None,
+     "last_update": REFERENCE_LAST_UPDATE},
+)
+
+
+def return_reason_object(reason: str | dict[str, Any] | None) -> dict[str, Any] | None:
+    """A return reason as REGOS sends it: a known name → its object, another name → a new object."""
+    if reason is None or isinstance(reason, dict):
+        return reason
+    for known in RETURN_REASONS:
+        if known["name"] == reason:
+            return dict(known)
+    return {"id": 100 + sum(map(ord, reason)) % 900, "name": reason, "description": None, "enabled": True,
+            "last_update": REFERENCE_LAST_UPDATE}
+
+
+def user_object(id: int, full_name: str | None, *, login: str | None = None, active: bool | None = True,  # noqa: A002
+                seller_barcode: str | None = None) -> dict[str, Any]:
+    """A full REGOS User (``schemas/api/rbac/user.py``), nulls where the schema allows them."""
+    last, _, first = (full_name or "").partition(" ")
+    return {
+        "id": int(id), "full_name": full_name, "main_phone": None, "internal_phone": None,
+        "user_group": dict(USER_GROUP), "enable_hints": False, "system": False, "sub": None,
+        "photo_url": None, "fields": None,
+        "seller_barcode": seller_barcode if seller_barcode is not None else f"2000000{int(id):06d}",
+        "first_name": first or None, "last_name": last or None, "middle_name": None, "sex": None,
+        "date_of_birth": None, "address": None, "phones": None, "email": None, "description": None,
+        "login": login if login is not None else f"user{id}", "can_authorize": True, "active": active,
+        "language_code": "uz", "last_update": REFERENCE_LAST_UPDATE,
+    }
+
+
+def stock_object(id: int, name: str, *, address: str | None = None, deleted_mark: bool = False,  # noqa: A002
+                 ) -> dict[str, Any]:
+    """A full REGOS Stock with its Firm (``schemas/api/references/stock.py``)."""
+    return {"id": int(id), "name": name, "address": address, "firm": dict(FIRM), "area": None,
+            "description": None, "deleted_mark": bool(deleted_mark), "last_update": REFERENCE_LAST_UPDATE}
+
+
+def partner_object(partner_id: int) -> dict[str, Any]:
+    """A REGOS Partner (``schemas/api/references/partner.py``), most of it null."""
+    return {"id": partner_id, "group": None, "deleted_mark": False, "fields": None,
+            "last_update": REFERENCE_LAST_UPDATE, "legal_status": None,
+            "name": PARTNERS[(partner_id - PARTNER_BASE_ID) % len(PARTNERS)], "fullname": None,
+            "boss_name": None, "address": None, "phones": None, "email": None, "description": None,
+            "inn": None, "bank_name": None, "mfo": None, "rs": None, "oked": None, "vat_index": None}
+
+
+PRICE_TYPE_WHOLESALE = {"id": 2, "name": "Ulgurji", "last_update": REFERENCE_LAST_UPDATE}
 PARTNERS = (
     "Baraka Savdo MChJ",
     "Orzu Trade MChJ",
@@ -393,26 +458,20 @@ class Dataset:
     # ---- references ----
     def add_stock(self, id: int, name: str, deleted_mark: bool = False, *,  # noqa: A002
                   address: str | None = None) -> dict[str, Any]:
-        doc = {"id": int(id), "name": name, "address": address, "firm": dict(FIRM), "area": None,
-               "deleted_mark": bool(deleted_mark)}
+        doc = stock_object(id, name, address=address, deleted_mark=deleted_mark)
         return self._put(self._stocks, doc["id"], doc, "stock")
 
     def add_user(self, id: int, full_name: str, login: str | None = None,  # noqa: A002
                  active: bool = True, *, seller_barcode: str | None = None) -> dict[str, Any]:
-        last, _, first = full_name.partition(" ")
-        doc = {
-            "id": int(id), "full_name": full_name, "first_name": first or None, "last_name": last or None,
-            "middle_name": None, "login": login if login is not None else f"user{id}",
-            "active": bool(active), "user_group": {"id": 2, "name": "Sotuvchilar"},
-            "seller_barcode": seller_barcode if seller_barcode is not None else f"2000000{int(id):06d}",
-            "main_phone": None,
-        }
+        doc = user_object(id, full_name, login=login, active=bool(active), seller_barcode=seller_barcode)
         return self._put(self._users, doc["id"], doc, "user")
 
     def add_operating_cash(self, id: int, stock_id: int, *, description: str | None = None,  # noqa: A002
                            virtual: bool = False) -> dict[str, Any]:
-        doc = {"id": int(id), "stock_id": int(stock_id), "virtual": bool(virtual), "price_type": None,
-               "description": description if description is not None else f"Kassa {id}"}
+        doc = {"id": int(id), "stock_id": int(stock_id), "key": None, "price_type": None,
+               "description": description if description is not None else f"Kassa {id}",
+               "virtual": bool(virtual), "auto_close": None, "max_cheque_quantity_in_session": None,
+               "last_update": REFERENCE_LAST_UPDATE, "UserAccept": None}
         return self._put(self._cashes, doc["id"], doc, "operating cash")
 
     def add_session(self, uuid: str, operating_cash_id: int, start: datetime | int,
@@ -436,7 +495,7 @@ class Dataset:
     def add_cheque(self, uuid: str, date: datetime | int, session: str, amount: Decimal,
                    status: str | int = "Closed", is_return: bool = False, seller_id: int | None = None,
                    cashier_id: int | None = None, code: str | None = None, *,
-                   return_reason: str | None = None, last_update: datetime | int | None = None,
+                   return_reason: str | dict[str, Any] | None = None, last_update: datetime | int | None = None,
                    ) -> dict[str, Any]:
         """Returns the stored cheque dict (Decimal amount); later mutations change it in place.
         ``cashier_id`` defaults to the session's start user, as at a real till."""
@@ -448,7 +507,7 @@ class Dataset:
             "uuid": uuid, "date": when, "code": code if code is not None else f"{self._code_seq:06d}",
             "status": STATUS_NAMES[status_code(status)], "session": session,
             "cashier": self._user_ref(cashier_id), "seller": self._user_ref(seller_id),
-            "is_return": bool(is_return), "return_reason": return_reason, "card": None,
+            "is_return": bool(is_return), "return_reason": return_reason_object(return_reason), "card": None,
             "amount": to_decimal(amount), "agregate_status": "New",
             "last_update": to_unix(last_update) if last_update is not None else when,
         }
@@ -494,7 +553,7 @@ class Dataset:
         partner = partner_id if partner_id is not None else PARTNER_BASE_ID + int(id) % len(PARTNERS)
         return {
             "id": int(id), "date": when, "code": code,
-            "partner": {"id": partner, "name": PARTNERS[(partner - PARTNER_BASE_ID) % len(PARTNERS)]},
+            "partner": partner_object(partner),
             "stock": {"id": int(stock_id), "name": ""}, "currency": cur, "contract": None,
             "description": "", "amount": to_decimal(amount), "vat_calculation_type": "No",
             "exchange_rate": rate, "attached_user": self._user_ref(attached_user_id),
@@ -698,16 +757,15 @@ class Dataset:
         return {"id": int(user_id), "full_name": user["full_name"] if user else ""}
 
     def _resolve_user(self, ref: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The full User object REGOS nests (a user added later is resolved when served)."""
         if ref is None:
             return None
         user = self._users.get(ref["id"])
-        return {"id": ref["id"], "full_name": user["full_name"] if user else ref["full_name"]}
+        return dict(user) if user else user_object(ref["id"], ref["full_name"] or None)
 
-    def _stock_ref(self, stock_id: int, *, full: bool = False) -> dict[str, Any]:
+    def _stock_ref(self, stock_id: int) -> dict[str, Any]:
         stock = self._stocks.get(stock_id)
-        if not full:
-            return {"id": stock_id, "name": stock["name"] if stock else ""}
-        return dict(stock) if stock else {"id": stock_id, "name": "", "deleted_mark": False}
+        return dict(stock) if stock else stock_object(stock_id, "")
 
     def _currency(self, code: str) -> dict[str, Any]:
         if code == "UZS":
@@ -731,7 +789,7 @@ class Dataset:
                     "close_user": self._resolve_user(doc["close_user"])}
         if kind == CASH:
             out = {k: v for k, v in doc.items() if k != "stock_id"}
-            out["stock"] = self._stock_ref(doc["stock_id"], full=True)
+            out["stock"] = self._stock_ref(doc["stock_id"])
             return out
         return dict(doc)
 

@@ -17,15 +17,17 @@ Identity. Cheque and session uuids, and wholesale ids, encode their day and posi
 * shipment id ``(day_no + 1) * 100000 + i``, return id ``(day_no + 1) * 100000 + 50000 + i``
   (``day_no`` counted from the first generated day).
 
-Realism (all approximate, per cheque draw): ~90 % Closed sales, ~4 % Canceled, ~3 % Opened/Paying/
-Delayed/DelayedPayment, ~3 % Closed returns; ~20 % without a seller; the cashier is the shift's user.
+Realism (all approximate, per cheque draw): ~90 % Closed sales, ~4 % Canceled, ~3 % Default/Opened/
+Paying/Delayed/DelayedPayment, ~3 % Closed returns (with a RetailReturnReason object or null); ~20 % without a seller; the cashier is the shift's user.
 Every other stock trades late: its shifts close around 02:00 and ~3 % of a day's cheques are in the
 small hours, belonging to the previous day's shift (so a shift straddles midnight and the first day
 has cheques of a shift opened the day before the range). Each day (≥ 10 cheques) has one cheque at
 exactly 23:59:59 and, with a late stock, one at exactly 00:00:00 local. The last day's shifts are
 still open. Amounts are UZS, mostly whole thousands, ~10 % with tiyin. Shipments: ~15 % in USD at
 that day's rate (12650.00–12769.99; the USD currency object carries today's rate instead),
-~88 % performed, ~3 % delete-marked drafts; returns have no seller.
+~88 % performed, ~3 % delete-marked drafts; returns have no seller. Shapes are the vendor's: documents
+nest full User objects, Stock with its Firm, Currency with ``code_num``/``deleted``/``last_update``, a
+Partner; nulls where the schema allows them (every fifth wholesale document's ``blocked`` flags).
 
 Mutations work on any size (an overlay applied on generation); ``add_cheque``/``add_session``/
 ``add_wholesale*`` are refused — build a ``Dataset`` by hand for that.
@@ -57,6 +59,7 @@ from sync.regos.emulator.dataset import (
     PARTNER_BASE_ID,
     PARTNERS,
     PRICE_TYPE_WHOLESALE,
+    RETURN_REASONS,
     SESSION,
     USD,
     UZS,
@@ -69,6 +72,7 @@ from sync.regos.emulator.dataset import (
     SortedBlock,
     _now_unix,
     check_lifecycle,
+    partner_object,
 )
 from sync.regos.emulator.protocol import (
     STATUS_NAMES,
@@ -112,7 +116,6 @@ FEMALE_NAMES = (
     "Dilnoza", "Nodira", "Gulnora", "Malika", "Shahnoza", "Zarina", "Madina", "Feruza", "Nilufar",
     "Kamola", "Sevara", "Mohira", "Lola", "Munisa",
 )
-RETURN_REASONS = ("Mijoz fikridan qaytdi", "Nuqsonli mahsulot", "O'lchami to'g'ri kelmadi")
 
 _EPOCH = date(2000, 1, 1)
 WS_STRIDE = 100_000
@@ -290,7 +293,7 @@ class _ChequeBlock(SortedBlock):
             "session": self.sessions[self.cash[pos] * 2 + self.prev[pos]],
             "cashier": ds.user_ref(self.cashier[pos]), "seller": ds.user_ref(s) if s >= 0 else None,
             "is_return": bool(self.ret[pos]),
-            "return_reason": RETURN_REASONS[self.reason[pos]] if self.reason[pos] >= 0 else None,
+            "return_reason": dict(RETURN_REASONS[self.reason[pos]]) if self.reason[pos] >= 0 else None,
             "card": None, "amount": Decimal(tiyin_text(self.amount[pos])), "agregate_status": "New",
             "last_update": self.lu[pos],
         }
@@ -355,7 +358,7 @@ class _WholesaleBlock(SortedBlock):
         doc: dict[str, Any] = {
             "id": self.first_id + pos, "date": self.dates[pos],
             "code": f"{self.code_prefix}-{self.code_base + pos + 1:06d}",
-            "partner": {"id": PARTNER_BASE_ID + partner, "name": PARTNERS[partner]},
+            "partner": partner_object(PARTNER_BASE_ID + partner),
             "stock": ds.stock_ref(self.stock[pos]),
             "currency": {**USD, "exchange_rate": ds.usd_rate} if usd else {**UZS, "exchange_rate": 1},
             "contract": None, "description": "", "amount": Decimal(tiyin_text(self.amount[pos])),
@@ -366,7 +369,9 @@ class _WholesaleBlock(SortedBlock):
             s = self.seller[pos]
             doc["seller"] = ds.user_ref(s) if s >= 0 else None
             doc["price_type"] = dict(PRICE_TYPE_WHOLESALE)
-        doc.update({"blocked": False, "current_user_blocked": False, "performed": bool(self.performed[pos]),
+        # Every fifth document has the editing-lock flags null, as the vendor's schema allows.
+        lock = None if pos % 5 == 4 else False
+        doc.update({"blocked": lock, "current_user_blocked": lock, "performed": bool(self.performed[pos]),
                     "deleted_mark": bool(self.marked[pos]), "last_update": self.lu[pos]})
         return doc
 
@@ -461,8 +466,8 @@ class GeneratedDataset(Dataset):
             self.add_user(u + 1, full, login)
             self.user_ids.append(u + 1)
         self._user_index = {uid: i for i, uid in enumerate(self.user_ids)}
-        self.user_json = [encode({"id": uid, "full_name": self._users[uid]["full_name"]})
-                          for uid in self.user_ids]
+        # Documents nest the full User object, as REGOS does (encoded once, not per document).
+        self.user_json = [encode(self._users[uid]) for uid in self.user_ids]
 
         # Users work at a home stock (round robin); the first half of a stock's staff (at most one
         # per till) are cashiers, the rest sellers. Stocks without staff borrow from everyone.
@@ -496,12 +501,12 @@ class GeneratedDataset(Dataset):
         self.late_cashes = [c for c in range(self.n_cash) if self.late_stock[self.cash_stock[c]]]
 
     def user_ref(self, index: int) -> dict[str, Any]:
-        uid = self.user_ids[index]
-        return {"id": uid, "full_name": self._users[uid]["full_name"]}
+        """The full User object of user ``index``, as REGOS nests it in documents."""
+        return dict(self._users[self.user_ids[index]])
 
     def stock_ref(self, index: int) -> dict[str, Any]:
-        sid = self.stock_ids[index]
-        return {"id": sid, "name": self._stocks[sid]["name"]}
+        """The full Stock object (with its Firm) of stock ``index``."""
+        return dict(self._stocks[self.stock_ids[index]])
 
     def user_indexes(self, ids: frozenset[int]) -> set[int]:
         return {self._user_index[i] for i in ids if i in self._user_index}
@@ -699,6 +704,8 @@ class GeneratedDataset(Dataset):
             slot = cash * 2 + is_small
             counters[slot] += 1
             r2 = gb(64)
+            if st == 1 and r2 >> 63:  # half the Opened ones are in status Default (0): never counted
+                st = 0
             thousands = retail[r2 & 1023]
             if (r2 >> 10) & 1023 < 102:  # noqa: SIM108 — ~10 % of amounts carry tiyin
                 amount = thousands * 100_000 + (r2 >> 20) % 100_000 - 50_000

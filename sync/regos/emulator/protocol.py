@@ -22,8 +22,9 @@ ERR_ACCESS = 1096
 ERR_RATE_LIMIT = 8213
 ERR_UNKNOWN_METHOD = 1002
 
-# --- cheque statuses (REGOS enum: name ↔ code) ---------------------------------------------------
+# --- cheque statuses (REGOS enum: name ↔ code; 0 = Default, vendor schema docs/doc_cheque.py) -----
 STATUS_CODES: dict[str, int] = {
+    "Default": 0,
     "Opened": 1,
     "Paying": 2,
     "Closed": 3,

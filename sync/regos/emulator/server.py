@@ -145,13 +145,14 @@ class EmulatorStats:
     documents: int = 0  # items served in paged results (incl. batch steps)
     pages: int = 0  # paged results served (incl. batch steps)
     connections: int = 0  # TCP connections accepted (keep-alive reuse shows as few connections)
+    events_without_integration: int = 0  # Event/Get requests without connected_integration_id
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "total": self.total, "by_method": dict(self.by_method), "rate_limited": self.rate_limited,
             "faults": dict(self.faults), "errors": {str(k): v for k, v in self.errors.items()},
             "documents": self.documents, "pages": self.pages, "connections": self.connections,
-            "timestamps": list(self.timestamps),
+            "events_without_integration": self.events_without_integration, "timestamps": list(self.timestamps),
         }
 
 
@@ -615,6 +616,15 @@ class FakeRegosServer:
         from_date = _opt_int(p, "from_date", minimum=0)
         limit = _opt_int(p, "limit", minimum=1) or self.page_cap
         actions = _opt_strs(p, "actions")
+        integration = _opt_str(p, "connected_integration_id")
+        if integration is not None and not hmac.compare_digest(integration.encode(), self.key.encode()):
+            # Another integration's events: this emulated account has only the one integration.
+            return self._plain({"events": [], "next_event_id": None, "has_more": False})
+        # Without connected_integration_id REGOS answers with the whole account's events; the
+        # emulated account has one integration, so both are the same list (``stats`` counts the
+        # requests that left it out).
+        if integration is None:
+            self._stats.events_without_integration += 1
         try:
             events, next_id, has_more = self.dataset.events_page(
                 last_event_id=last, from_date=from_date, limit=min(limit, self.page_cap), actions=actions)
