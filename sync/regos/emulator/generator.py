@@ -18,7 +18,8 @@ Identity. Cheque and session uuids, and wholesale ids, encode their day and posi
   (``day_no`` counted from the first generated day).
 
 Realism (all approximate, per cheque draw): ~90 % Closed sales, ~4 % Canceled, ~3 % Default/Opened/
-Paying/Delayed/DelayedPayment, ~3 % Closed returns (with a RetailReturnReason object or null); ~20 % without a seller; the cashier is the shift's user.
+Paying/Delayed/DelayedPayment, ~3 % Closed returns (with a RetailReturnReason object or null);
+~20 % without a seller; the cashier is the shift's user.
 Every other stock trades late: its shifts close around 02:00 and ~3 % of a day's cheques are in the
 small hours, belonging to the previous day's shift (so a shift straddles midnight and the first day
 has cheques of a shift opened the day before the range). Each day (≥ 10 cheques) has one cheque at
