@@ -22,6 +22,7 @@ import pytest
 import responses
 import time_machine
 from django.test import Client
+from django.utils import translation
 
 from sync import services
 from sync.engine.documents import cheque_fact, wholesale_fact
@@ -208,4 +209,7 @@ def test_sync_over_vendor_shapes_gives_the_same_figures(regos_server) -> None:  
     # Counted by hand: the rules dataset's c-04 (Canceled) and c-05 (Opened), now returned because the
     # status filter is not applied, and the three extra cheques.
     assert run.not_counted == {"Canceled": 1, "Default": 2, "Opened": 1, "Refunded": 1}
-    assert run.not_counted_lines[0] == "2 cheques with status Default were not counted"
+    with translation.override("en"):
+        assert run.not_counted_lines[0] == "2 cheques with status Default were not counted"
+    with translation.override("ru"):
+        assert run.not_counted_lines[0] == "2 чека со статусом Default не учтены"
