@@ -148,7 +148,8 @@ class RegisterStockPeriod(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"cash {self.regos_id} → stock {self.stock_id} ({self.first_seen_at:%Y-%m-%d %H:%M}…{self.last_seen_at:%Y-%m-%d %H:%M})"
+        seen = f"{self.first_seen_at:%Y-%m-%d}…{self.last_seen_at:%Y-%m-%d}"
+        return f"cash {self.regos_id} → stock {self.stock_id} ({seen})"
 
 
 class RegosPage(models.Model):

@@ -23,7 +23,6 @@ from sync.regos.emulator import Dataset
 from sync.regos.models import DocCheque
 from tests.sync_data import (
     AZIZ,
-    BOBUR,
     D1,
     D2,
     D3,
@@ -31,7 +30,6 @@ from tests.sync_data import (
     E_AZIZ,
     E_BOBUR,
     E_DILNOZA,
-    GIJ,
     GIJDUVON,
     NAV,
     NAVOIY,
