@@ -1,8 +1,9 @@
 """Registers that move between stores: every sale counts for the stock its register had when it was made.
 
 REGOS moves a register with ``OperatingCash/Edit`` "without changing historical POS data" (docs.regos.uz,
-en/api/references/operatingcash/edit); ``ChequeItemOperation.stock_id`` is the stock written on each sold
-line (swagger ``schemas/api/docs/cheque_operation.py`` in regos-software/py-integrations). The emulator
+English docs of OperatingCash/Edit); ``ChequeItemOperation.stock_id`` is the stock written on each sold
+line (swagger ``schemas/api/docs/cheque_operation.py`` in regos-software/py-integrations, and
+docs.regos.uz /en/api/retail/docchequeoperation/get). The emulator
 serves both: ``OperatingCash/Get`` answers the stock at its clock, cheque lines the stock at the sale.
 
 The week of 16–22 November 2026 (Monday–Sunday), Asia/Tashkent:

@@ -15,6 +15,10 @@ Events. Mutations (``cancel_cheque``, ``perform_wholesale`` …) change the docu
 with ``subscribe()`` deliver it as a webhook. ``add_*`` methods do not emit events (they build the
 world the test starts from); ``record_event()`` appends any event by hand.
 
+Registers move (``move_operating_cash``, REGOS's ``OperatingCash/Edit``): ``OperatingCash/Get``
+answers each register's stock at ``clock()`` (real time unless a test sets it), sessions keep their
+``operating_cash_id`` and cheque lines carry the stock the register had when the cheque was made.
+
 Lifecycle rules are REGOS's: DeleteMark/Delete/Edit only on non-performed wholesale documents,
 Perform refused on delete-marked ones. Breaking them raises ValueError, so a test cannot build a
 history REGOS would never produce.
