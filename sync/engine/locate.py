@@ -251,7 +251,9 @@ class StockLocator:
         sessions: set[str] = set()
         for cheque in cheques:
             shift = self._sessions.get(cheque.session)
-            if shift is None or shift.stock is not None or cheque.session in self.unsettled | sessions:
+            if shift is None or shift.stock is not None:
+                continue
+            if cheque.session in sessions or cheque.session in self.unsettled:
                 continue
             timeline = self._timelines.get(shift.cash_id)
             if timeline is not None and timeline.stock_over(*_span(shift, cheque)) is None:
