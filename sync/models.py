@@ -109,28 +109,48 @@ class MappingAudit(models.Model):
 
 
 class RegosCashSession(models.Model):
-    """Cache: cash session (shift) uuid → operating cash. Shifts never move between registers."""
+    """Cache: cash session (shift) uuid → operating cash, with the shift's times (REGOS's, when known).
+
+    ``stock_id`` is set only when a shift fell between two readings of its register that disagree
+    (a register moved, ``sync.engine.locate``) and its cheque lines said where it sold; else null."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     session_uuid = models.CharField(max_length=64, unique=True)
     operating_cash_id = models.BigIntegerField()
+    start_date = models.DateTimeField(null=True, blank=True)
+    close_date = models.DateTimeField(null=True, blank=True)
+    stock_id = models.BigIntegerField(null=True, blank=True)
     cached_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"{self.session_uuid} → cash {self.operating_cash_id}"
 
 
-class RegosOperatingCash(models.Model):
-    """Cache: operating cash (register) → stock."""
+class RegisterStockPeriod(models.Model):
+    """Effective-dated register → stock: every ``OperatingCash/Get`` read from ``first_seen_at`` to
+    ``last_seen_at`` said register ``regos_id`` belonged to ``stock_id``.
+
+    REGOS moves a register to another stock without changing its past sales (``OperatingCash/Edit``),
+    so a sale counts for the stock its register had when it was made. One row per stretch of equal
+    readings: a reading that agrees with the latest stretch before it extends that stretch (a
+    conditional update), any other one starts a new row (natural key: register and first reading).
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    regos_id = models.BigIntegerField(unique=True)
+    regos_id = models.BigIntegerField()
     stock_id = models.BigIntegerField()
-    name = models.CharField(max_length=255, blank=True, default="")
-    cached_at = models.DateTimeField(auto_now=True)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["regos_id", "first_seen_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["regos_id", "first_seen_at"], name="register_period_one_start")
+        ]
 
     def __str__(self) -> str:
-        return f"cash {self.regos_id} → stock {self.stock_id}"
+        seen = f"{self.first_seen_at:%Y-%m-%d}…{self.last_seen_at:%Y-%m-%d}"
+        return f"cash {self.regos_id} → stock {self.stock_id} ({seen})"
 
 
 class RegosPage(models.Model):

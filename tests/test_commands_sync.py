@@ -52,10 +52,11 @@ def test_prints_a_line_per_day_and_a_summary(regos_server, navoiy, gijduvon, azi
     ]
     assert (run.trigger, run.status) == ("command", "succeeded")
 
-    # The same again: REGOS answers as before, so no day is read or written.
+    # The same again: REGOS answers as before, so no day is read or written. Requests: the three
+    # listings (one page each) and the registers, read once by every run.
     again = regos_sync("--from", "2026-11-10", "--to", "2026-11-12").splitlines()
     assert again[0] == "2026-11-10  cheques 6  wholesale 2  unchanged since it was written"
-    assert "facts +0 ~0 -0, history rows written 0, REGOS requests 3 " in again[-1]
+    assert "facts +0 ~0 -0, history rows written 0, REGOS requests 4 " in again[-1]
 
 
 @pytest.mark.django_db

@@ -7,6 +7,7 @@ the rules dataset at 3 rows a page is worked out in ``PAGES_OF_3`` below.
 from __future__ import annotations
 
 from collections import Counter
+from datetime import timedelta
 from io import StringIO
 from typing import Any
 
@@ -14,15 +15,14 @@ import pytest
 from django.core.management import call_command
 
 from sync import services
-from sync.engine import history, runner, runs
+from sync.engine import history, locate, runner, runs
 from sync.engine.documents import UNRESOLVED_STOCK
-from sync.models import HistoryDay, RegosOperatingCash, RegosPage, SalesFact, SyncRun
+from sync.models import HistoryDay, RegosPage, SalesFact, SyncRun
 from sync.regos.client import PageSummary, RegosClient, _paging_tail
 from sync.regos.emulator import Dataset
 from sync.regos.models import DocCheque
 from tests.sync_data import (
     AZIZ,
-    BOBUR,
     D1,
     D2,
     D3,
@@ -30,7 +30,6 @@ from tests.sync_data import (
     E_AZIZ,
     E_BOBUR,
     E_DILNOZA,
-    GIJ,
     GIJDUVON,
     NAV,
     NAVOIY,
@@ -103,8 +102,8 @@ def test_a_rerun_of_unchanged_days_reads_no_document_and_writes_nothing(dataset,
     assert (again.facts_inserted, again.facts_updated, again.facts_removed, again.history_rows_written) == (0, 0, 0, 0)
     assert again.documents_seen == 15  # the counts stored with each day
     assert again.days_done == 3
-    # Still asked REGOS for every page: P1-P4, W1, R1 (sessions and registers are cached).
-    assert again.requests_made == 6
+    # Still asked REGOS for every page: P1-P4, W1, R1 (sessions are cached), and read the registers once.
+    assert again.requests_made == 7
     assert history_table() == RULES_HISTORY
 
 
@@ -204,47 +203,25 @@ def test_a_day_with_an_unresolved_shift_is_written_until_regos_resolves_it(regos
     assert statuses[D2] == "unchanged"
 
 
-def test_a_register_moved_to_another_stock_rewrites_the_days(dataset) -> None:  # type: ignore[no-untyped-def]
+def test_a_register_moved_to_another_stock_rewrites_the_days_and_keeps_their_stocks(  # type: ignore[no-untyped-def]
+    dataset, monkeypatch
+) -> None:
+    first_run, move, second_run = at(D3, 23), at(D3 + timedelta(days=1), 9), at(D3 + timedelta(days=1), 23)
+    monkeypatch.setattr(locate, "now", lambda: first_run)
     sync()
-    RegosOperatingCash.objects.filter(regos_id=200).update(stock_id=NAVOIY)  # REGOS moved register 200
+    dataset.move_operating_cash(200, NAVOIY, at=move)  # REGOS OperatingCash/Edit, after every sale of D1..D3
+    dataset.clock = lambda: int(second_run.timestamp())
+    monkeypatch.setattr(locate, "now", lambda: second_run)
 
     _, statuses = sync()
 
+    # The register history changed, so every day is written again — with the same figures: c-07
+    # (250000.00, register 200, D1) was sold before the move and stays G'ijduvon's.
     assert statuses == {D1: "done", D2: "done", D3: "done"}
-    # c-07 (250000.00, seller Nodira: no employee) was sold on register 200: now Navoiy's.
-    expected = dict(RULES_HISTORY)
-    del expected[(D1, GIJ, "")]
-    expected[(D1, NAV, "")] = (d("250000.00"), Z, Z, Z, d("250000.00"), 1)
-    assert history_table() == expected
-
-
-def test_a_register_found_moved_during_a_run_leaves_no_digest_behind(dataset) -> None:  # type: ignore[no-untyped-def]
-    sync()
-    # In REGOS: register 200 moved to Navoiy, and a new register 400 sold c-14 on D2 at 00:30, which puts
-    # it on P3 (c-09 c-14 c-10). c-01 is edited so that P1 (with c-07 on register 200) is read anew.
-    with dataset.lock:
-        dataset._store("operating_cash")[200]["stock_id"] = NAVOIY
-        dataset._version += 1
-    dataset.add_operating_cash(id=400, stock_id=GIJDUVON)
-    dataset.add_session(uuid="s-400", operating_cash_id=400, start=at(D2, 0, 10), start_user_id=BOBUR)
-    dataset.add_cheque(uuid="c-14", date=at(D2, 0, 30), session="s-400", amount=d("1000.00"), seller_id=BOBUR)
-    dataset.set_cheque_amount("c-01", d("186000.00"))
-
-    # P1 is valued with the cached register 200 → G'ijduvon; reading P3 (before D1 is written) finds
-    # register 400 unknown, fetches all registers and learns that 200 moved.
+    assert history_table() == RULES_HISTORY
+    assert SalesFact.objects.get(regos_id="c-07").stock_id == GIJDUVON
     _, statuses = sync()
-    assert statuses[D1] == "done"
-    assert SalesFact.objects.get(regos_id="c-07").stock_id == GIJDUVON  # valued before the move was known
-
-    _, statuses = sync()  # REGOS unchanged since: D1 is still written, as it holds rows of the old cache
-
-    assert statuses[D1] == "done"
-    assert SalesFact.objects.get(regos_id="c-07").stock_id == NAVOIY
-    # c-07 (250000.00, seller Nodira: no employee) now counts for Navoiy.
-    assert history_table()[(D1, NAV, "")] == (d("250000.00"), Z, Z, Z, d("250000.00"), 1)
-    assert (D1, GIJ, "") not in history_table()
-    _, statuses = sync()
-    assert statuses[D1] == "unchanged"
+    assert statuses == {D1: "unchanged", D2: "unchanged", D3: "unchanged"}
 
 
 def test_another_attribution_rule_rewrites_the_days(dataset, settings) -> None:  # type: ignore[no-untyped-def]

@@ -242,9 +242,6 @@ class RangeSync:
         self._mappings_seen = history.mappings_fingerprint()
         self._unflushed = self.first  # the first day not yet written
         self._memo = unchanged.PageMemo() if unchanged.enabled() else None
-        # Rows are made as pages arrive: if a register moves during the run, a day's rows may hold
-        # either stock, and the day gets no digest (the next run writes it again).
-        self._registers = unchanged.register_stocks() if self._memo is not None else {}
         self._streams: list[_Stream] = []
         # Cheques of the range REGOS returned that are not sales (status other than Closed), by status;
         # uuids, so a page read twice (window overlap, listing restart) counts each cheque once. Only
@@ -270,6 +267,9 @@ class RangeSync:
             raise
 
     def _execute(self) -> None:
+        # Registers are read once, before any day: every day of the run is attributed, and digested,
+        # with the same register histories.
+        self.locator.observe()
         late: set[date] = set()
         restarts = 0
         while True:
@@ -367,7 +367,7 @@ class RangeSync:
     def _cheque_rows(self, page: list[DocCheque]) -> Iterator[FactRow]:
         self.locator.prepare(page)
         for cheque in page:
-            cash_id, stock_id = self.locator.locate(cheque.session)
+            cash_id, stock_id = self.locator.locate(cheque)
             row = cheque_fact(cheque, stock_id=stock_id, operating_cash_id=cash_id)
             if row is not None:
                 self._note_users(cheque.seller, cheque.cashier)
@@ -398,9 +398,8 @@ class RangeSync:
             digest = ""
             if self._memo is not None:
                 self._memo.save()
-                registers = unchanged.register_stocks()
                 digest = unchanged.day_digest(
-                    context=unchanged.context_digest(registers=registers),
+                    context=unchanged.context_digest(registers=self.locator.signature),
                     chains=[stream.chain for stream in self._streams],
                 )
                 stored = unchanged.day_unchanged(day=buffer.day, digest=digest)
@@ -409,11 +408,12 @@ class RangeSync:
             if report is None:
                 rows = buffer.materialized()
                 self._discover_mappings(rows)
-                if digest and (
-                    any(row.stock_id == UNRESOLVED_STOCK for row in rows.values())
-                    or unchanged.registers_moved(before=self._registers, now=unchanged.register_stocks())
+                unsettled = self.locator.unsettled
+                if digest and any(
+                    row.stock_id == UNRESOLVED_STOCK or (unsettled and row.session_uuid in unsettled)
+                    for row in rows.values()
                 ):
-                    digest = ""  # REGOS may resolve the shift next time / rows of two caches: write it again
+                    digest = ""  # REGOS may resolve the shift (or name its stock) next time: write it again
                 report = day_flush(
                     day=buffer.day, rows=rows, run_id=self.run.id, mappings=history.Mappings.load(), digest=digest
                 )

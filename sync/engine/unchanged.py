@@ -10,11 +10,13 @@ after D, or to its end (the merge is by time, see ``runner``), so the chains cov
 and the ones around it: equal chains mean the same documents of D, and no other.
 
 The day's digest is the three chains plus what else shapes its facts and history: this code
-(``code_fingerprint``), the register → stock cache and the attribution rule. A day is skipped when
+(``code_fingerprint``), the register histories (a register moved: every day is written again, its
+sales before the move keeping their stock) and the attribution rule. A day is skipped when
 its marker is clean and its digest equals the one stored when its facts were last written
 (``HistoryDay.source_digest``). Whatever else changes a day's facts clears its digest (a document
 moving to another day: ``history_days_mark_losing``); a day with a cheque whose stock could not be
-resolved gets none (REGOS may know the shift next time); a crash leaves the marker "rebuilding".
+resolved gets none (REGOS may know the shift next time), and so does a day with a shift in the window
+of a move whose cheque lines named no stock; a crash leaves the marker "rebuilding".
 
 Answers already seen (``RegosPage``, keyed by body digest and code) are paged with their stored
 paging fields and not parsed, unless a day they hold has to be written after all.
@@ -35,7 +37,7 @@ from django.conf import settings
 from django.db import IntegrityError
 from django.utils import timezone
 
-from sync.models import HistoryDay, RegosOperatingCash, RegosPage
+from sync.models import HistoryDay, RegosPage
 from sync.regos.client import ListingPage, PageSummary
 
 # Modules whose code decides what an answer's documents become (facts, their days, history). Any
@@ -77,25 +79,14 @@ def chain_next(chain: str, page: ListingPage[Any]) -> str:
     return hashlib.sha256(f"{chain}|{page.request}|{page.digest}".encode()).hexdigest()
 
 
-def register_stocks() -> dict[int, int]:
-    """The register → stock cache (the locator adds to it, and moves a register, during a run)."""
-    return dict(RegosOperatingCash.objects.values_list("regos_id", "stock_id"))
-
-
-def registers_moved(*, before: dict[int, int], now: dict[int, int]) -> bool:
-    """Whether a register cached ``before`` belongs to another stock ``now`` (new ones do not count:
-    a row made before a register was known has an unresolved stock, and its day gets no digest)."""
-    return any(now.get(regos_id, stock_id) != stock_id for regos_id, stock_id in before.items())
-
-
-def context_digest(*, registers: dict[int, int]) -> str:
+def context_digest(*, registers: str) -> str:
     """What besides the answers shapes a day's facts and history: this code, the attribution rule and
-    the register → stock cache."""
+    the register histories (``StockLocator.signature``: the stocks of each register and the readings
+    around each move — a reading that only confirms the latest stock leaves it unchanged)."""
     context = hashlib.sha256()
     context.update(code_fingerprint().encode())
     context.update(f"|{settings.REGOS_ATTRIBUTION}|".encode())
-    for regos_id in sorted(registers):
-        context.update(f"{regos_id}:{registers[regos_id]},".encode())
+    context.update(registers.encode())
     return context.hexdigest()
 
 

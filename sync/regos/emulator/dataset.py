@@ -15,6 +15,10 @@ Events. Mutations (``cancel_cheque``, ``perform_wholesale`` …) change the docu
 with ``subscribe()`` deliver it as a webhook. ``add_*`` methods do not emit events (they build the
 world the test starts from); ``record_event()`` appends any event by hand.
 
+Registers move (``move_operating_cash``, REGOS's ``OperatingCash/Edit``): ``OperatingCash/Get``
+answers each register's stock at ``clock()`` (real time unless a test sets it), sessions keep their
+``operating_cash_id`` and cheque lines carry the stock the register had when the cheque was made.
+
 Lifecycle rules are REGOS's: DeleteMark/Delete/Edit only on non-performed wholesale documents,
 Perform refused on delete-marked ones. Breaking them raises ValueError, so a test cannot build a
 history REGOS would never produce.
@@ -452,6 +456,10 @@ class Dataset:
         self._version = 0
         self._manual_blocks: dict[str, tuple[int, ManualBlock]] = {}
         self._code_seq = 0
+        # Register moves (``move_operating_cash``): register id → [(from unix time, stock id)], sorted.
+        self._cash_moves: dict[int, list[tuple[int, int]]] = {}
+        # "Now" of the REGOS world, unix seconds: OperatingCash/Get answers each register's stock at it.
+        self.clock: Callable[[], int] = _now_unix
         self._log = _EventLog(seed)
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
 
@@ -473,6 +481,40 @@ class Dataset:
                "virtual": bool(virtual), "auto_close": None, "max_cheque_quantity_in_session": None,
                "last_update": REFERENCE_LAST_UPDATE, "UserAccept": None}
         return self._put(self._cashes, doc["id"], doc, "operating cash")
+
+    def move_operating_cash(self, id: int, stock_id: int, *, at: datetime | int) -> None:  # noqa: A002
+        """REGOS ``OperatingCash/Edit``: from ``at`` on, the register belongs to ``stock_id``.
+
+        Past sales keep their stock ("without changing historical POS data"): cheque lines carry the
+        stock the register had at the sale, sessions keep their ``operating_cash_id``, and
+        ``OperatingCash/Get`` answers the stock at ``clock()``. Moves may be scripted in any order."""
+        with self.lock:
+            cash = self._cashes.get(int(id))
+            if cash is None:
+                raise KeyError(f"no operating cash {id!r}")
+            moves = self._cash_moves.setdefault(int(id), [(-(2**62), cash["stock_id"])])
+            moves.append((to_unix(at), int(stock_id)))
+            moves.sort(key=lambda move: move[0])
+            self._version += 1
+
+    def stock_of_cash_at(self, cash_id: int, when: int) -> int | None:
+        """The stock register ``cash_id`` belonged to at unix time ``when`` (None: no such register)."""
+        moves = self._cash_moves.get(cash_id)
+        if moves is not None:
+            return [stock for start, stock in moves if start <= when][-1]
+        cash = self._cashes.get(cash_id)
+        return None if cash is None else cash["stock_id"]
+
+    def _follow_moves(self) -> None:
+        """Bring every moved register's served stock to the one it has at ``clock()``."""
+        if not self._cash_moves:
+            return
+        now = self.clock()
+        for cash_id in self._cash_moves:
+            stock = self.stock_of_cash_at(cash_id, now)
+            if self._cashes[cash_id]["stock_id"] != stock:
+                self._cashes[cash_id]["stock_id"] = stock
+                self._version += 1
 
     def add_session(self, uuid: str, operating_cash_id: int, start: datetime | int,
                     close: datetime | int | None = None, *, start_user_id: int | None = None,
@@ -714,12 +756,15 @@ class Dataset:
         doc = self._cheques.get(uuid)
         if doc is None:
             return None
-        return doc["amount"], doc["date"], self.stock_of_session(doc["session"]), doc["last_update"]
+        stock = self.stock_of_session(doc["session"], at=doc["date"])
+        return doc["amount"], doc["date"], stock, doc["last_update"]
 
-    def stock_of_session(self, session_uuid: str) -> int | None:
+    def stock_of_session(self, session_uuid: str, *, at: int | None = None) -> int | None:
+        """The stock of the session's register at unix time ``at`` (the session's start if None)."""
         session = self._sessions.get(session_uuid)
-        cash = self._cashes.get(session["operating_cash_id"]) if session else None
-        return cash["stock_id"] if cash else None
+        if session is None:
+            return None
+        return self.stock_of_cash_at(session["operating_cash_id"], session["start_date"] if at is None else at)
 
     def wholesale_facts(self, kind: str, id: int) -> tuple[Decimal, int, int] | None:  # noqa: A002
         """(amount in document currency, date, last_update) of a shipment/return."""
@@ -795,6 +840,8 @@ class Dataset:
 
     def _manual_block(self, kind: str) -> ManualBlock:
         with self.lock:
+            if kind == CASH:
+                self._follow_moves()
             cached = self._manual_blocks.get(kind)
             if cached is not None and cached[0] == self._version:
                 return cached[1]

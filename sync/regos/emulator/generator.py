@@ -783,12 +783,15 @@ class GeneratedDataset(Dataset):
             return None
         block: _ChequeBlock = self.block(CHEQUE, decoded[0])  # type: ignore[assignment]
         pos = decoded[1]
-        stock = self.stock_ids[self.cash_stock[block.cash[pos]]]
+        stock = self.stock_of_cash_at(self.cash_ids[block.cash[pos]], block.dates[pos])
         return Decimal(tiyin_text(block.amount[pos])), block.dates[pos], stock, block.lu[pos]
 
-    def stock_of_session(self, session_uuid: str) -> int | None:
+    def stock_of_session(self, session_uuid: str, *, at: int | None = None) -> int | None:
         decoded = self.decode_uuid(session_uuid, SESSION)
-        return None if decoded is None else self.stock_ids[self.cash_stock[decoded[1]]]
+        if decoded is None:
+            return None
+        when = self.session_info(*decoded)[0] if at is None else at
+        return self.stock_of_cash_at(self.cash_ids[decoded[1]], when)
 
     def wholesale_facts(self, kind: str, id: int) -> tuple[Decimal, int, int] | None:  # noqa: A002
         found = self.locate(kind, id)

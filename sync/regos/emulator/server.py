@@ -31,7 +31,9 @@ month rule does not apply with uuids/session_uuid. Filters: ``status`` (name any
 
 Line items. ``ChequeItemOperation/Get`` (and its legacy alias ``DocChequeOperation/Get``) and
 ``ChequePaymentOperation/Get`` take ``doc_sale_uuid`` and return a plain array whose
-quantity × price (resp. value) sums exactly to the cheque amount. ``WholeSaleOperation/Get`` and
+quantity × price (resp. value) sums exactly to the cheque amount; each cheque line carries the
+``stock_id`` its register had at the sale (registers move: ``Dataset.move_operating_cash``, and
+``OperatingCash/Get`` answers the stock at the dataset's ``clock``). ``WholeSaleOperation/Get`` and
 ``WholeSaleReturnOperation/Get`` take ``document_ids`` with exactly one id, paged.
 
 Batch. ``batch`` runs ≤ 50 steps ``{"key", "path", "payload"}`` (unique keys; ``stop_on_error``
