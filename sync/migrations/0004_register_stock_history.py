@@ -20,7 +20,7 @@ def seed_periods(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sync', '0002_unchanged_days'),
+        ('sync', '0003_syncrun_not_counted'),
     ]
 
     operations = [
