@@ -32,7 +32,7 @@ def filter_lookups(model_admin: admin.ModelAdmin, request: HttpRequest) -> froze
     for item in model_admin.get_list_filter(request):
         if isinstance(item, type) and issubclass(item, SimpleListFilter):
             # Its parameter is a name the filter interprets itself, not a field lookup.
-            allowed.add(item.parameter_name)
+            allowed.add(str(getattr(item, "parameter_name", "")))
             continue
         if isinstance(item, type) and issubclass(item, ListFilter):
             allowed.update(item(request, {}, model_admin.model, model_admin).expected_parameters() or [])
