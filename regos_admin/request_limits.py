@@ -7,8 +7,9 @@ Web requests only: ``RequestTimeLimitMiddleware`` sets a deadline for the reques
   scan over many rows stops within moments of the deadline. It cannot interrupt one call of a Python
   SQL function on one row (e.g. ``REGEXP``), which is why the admin refuses such lookups outright
   (``regos_admin.admin_lookups``);
-- on MongoDB the request runs inside ``pymongo.timeout()``: every operation gets the remaining time as
-  its ``maxTimeMS`` and as the client's socket timeout.
+- on MongoDB there is no such bound yet (``pymongo.timeout()`` around the request broke the test
+  server's connections and was not measured further): the admin's refusal of unoffered lookups is what
+  protects it.
 
 Sync runs, the webhook task and commands run in the worker or a shell, without a deadline. A request
 that hits the limit is answered 503 with a message saying so; nothing it did before is undone (requests
@@ -60,25 +61,13 @@ def request_deadline(seconds: float) -> Iterator[None]:
     """Bound the database work done inside the block (used by the middleware, and by tests)."""
     token = _deadline.set(time.monotonic() + seconds)
     try:
-        if getattr(settings, "USING_MONGODB", False):
-            import pymongo
-
-            with pymongo.timeout(seconds):
-                yield
-        else:
-            yield
+        yield
     finally:
         _deadline.reset(token)
 
 
 def _timed_out(exc: BaseException) -> bool:
-    if isinstance(exc, OperationalError) and deadline_passed():
-        return True
-    try:
-        from pymongo.errors import PyMongoError
-    except ImportError:  # pragma: no cover — pymongo is a dependency
-        return False
-    return isinstance(exc, PyMongoError) and bool(getattr(exc, "timeout", False))
+    return isinstance(exc, OperationalError) and deadline_passed()
 
 
 def too_slow_response() -> HttpResponse:

@@ -91,13 +91,14 @@ def test_admin_lookups_no_filter_offers_never_reach_the_database(admin_client, a
     statuses: Counter[int] = Counter()
     # The accountant's own attack first: the request that froze the server.
     with CaptureQueriesContext(connection) as queries:
-        response = accountant_client.get(changelist("sync.salesfact"), {"regos_id__regex": CATASTROPHIC})
+        response = accountant_client.get(changelist("sync.salesfact"), {"regos_id__regex": CATASTROPHIC},
+                                          HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 400
     assert "Filtering by “regos_id__regex” is not offered on this page" in response.content.decode()
     assert not [q for q in queries.captured_queries if "REGEXP" in q["sql"].upper() or CATASTROPHIC in q["sql"]]
     for label, name, value in REFUSED:
         with CaptureQueriesContext(connection) as queries:
-            response = admin_client.get(changelist(label), {name: value})
+            response = admin_client.get(changelist(label), {name: value}, HTTP_ACCEPT_LANGUAGE="en")
         statuses[response.status_code] += 1
         assert response.status_code == 400, (label, name, value, response.status_code)
         text = response.content.decode()
@@ -118,9 +119,13 @@ def test_a_request_over_the_database_time_limit_is_stopped(admin_client, setting
     record("Denial of service", "a changelist search over 3,000 rows with the per-request database limit "
            "(DJANGO_REQUEST_DB_TIMEOUT_S) already used up",
            "503 with a clear message; the next request under the normal limit answers 200")
+    from tests.fixtures.database import using_mongodb
+
+    if using_mongodb():
+        pytest.skip("the per-request limit is SQLite's progress handler; MongoDB has none yet (see README)")
     _facts(3000)
     settings.REQUEST_DB_TIMEOUT_S = 1e-6
-    stopped = admin_client.get(changelist("sync.salesfact"), {"q": "no-such-code"})
+    stopped = admin_client.get(changelist("sync.salesfact"), {"q": "no-such-code"}, HTTP_ACCEPT_LANGUAGE="en")
     assert stopped.status_code == 503, stopped.status_code
     assert "took longer than" in stopped.content.decode()
     settings.REQUEST_DB_TIMEOUT_S = 30
