@@ -9,6 +9,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
 from payroll.models import Branch, DailySalesHistory, Employee
+from regos_admin.admin_lookups import FilterLookupsOnly
 
 
 def money(value: Decimal | None) -> str:
@@ -27,7 +28,7 @@ def money_column(field: str, label: str):  # type: ignore[no-untyped-def]
 
 
 @admin.register(Branch)
-class BranchAdmin(admin.ModelAdmin):
+class BranchAdmin(FilterLookupsOnly, admin.ModelAdmin):
     list_display = [
         "name", "code", "is_active",
         money_column("retail_sales", _("retail sales (month to date)")),
@@ -42,7 +43,7 @@ class BranchAdmin(admin.ModelAdmin):
 
 
 @admin.register(Employee)
-class EmployeeAdmin(admin.ModelAdmin):
+class EmployeeAdmin(FilterLookupsOnly, admin.ModelAdmin):
     list_display = [
         "full_name", "branch", "is_active",
         money_column("daily_sales", _("retail sales (latest day)")),
@@ -57,7 +58,7 @@ class EmployeeAdmin(admin.ModelAdmin):
 
 
 @admin.register(DailySalesHistory)
-class DailySalesHistoryAdmin(admin.ModelAdmin):
+class DailySalesHistoryAdmin(FilterLookupsOnly, admin.ModelAdmin):
     list_display = [
         "date", "branch", "employee_display",
         money_column("retail_sales", _("retail sales")),

@@ -37,6 +37,7 @@ class AppEnv(BaseSettings):
     DJANGO_SECURE_SSL_REDIRECT: bool = False
     DJANGO_HSTS_SECONDS: int = Field(default=0, ge=0)
     DJANGO_LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    DJANGO_REQUEST_DB_TIMEOUT_S: float = Field(default=30.0, gt=0, le=600)
 
     REGOS_BASE_URL: str = DEFAULT_REGOS_BASE_URL
     REGOS_INTEGRATION_KEY: str = ""

@@ -35,6 +35,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "regos_admin.request_limits.RequestTimeLimitMiddleware",  # DJANGO_REQUEST_DB_TIMEOUT_S per request
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -116,6 +117,9 @@ if not DEBUG:
     SILENCED_SYSTEM_CHECKS = [] if ENV.DJANGO_HSTS_SECONDS else ["security.W004"]
     if not ENV.DJANGO_SECURE_SSL_REDIRECT:
         SILENCED_SYSTEM_CHECKS.append("security.W008")
+
+# The database work of one web request is cut off after this long (regos_admin/request_limits.py).
+REQUEST_DB_TIMEOUT_S = ENV.DJANGO_REQUEST_DB_TIMEOUT_S
 
 # --- REGOS ---
 REGOS_BASE_URL = ENV.REGOS_BASE_URL

@@ -2,17 +2,20 @@
 
 How it works:
 
-- ``user_login_failed`` (sent by ``authenticate()`` for every wrong password) adds a failure time to a
-  ``sync.models.KeyValue`` row ``login-throttle:<sha256(username, address)>`` — the database every web
-  process shares, so the count holds across gunicorn workers and machines, on SQLite and MongoDB alike.
-  The row is updated by compare-and-swap (``filter(key, value=old).update(value=new)``), so failures
-  posted at the same instant by different processes are all counted (no transactions, no locks needed).
-- ``LoginThrottleMiddleware`` refuses a login POST for a (username, address) with 5 failures in the last
-  15 minutes *before* the password is checked — even the right password is refused then — with HTTP 429
-  and the login page saying why and for how long. The lock lifts 15 minutes after the 5th-latest failure.
-- A successful login clears the row. The username is compared as the login form compares it (NFKC, then
-  case-insensitively, so fullwidth or upper-case variants share one count); only a hash of it and of the
-  address is stored.
+- Every login POST first *claims* an attempt, before the password is checked: ``LoginThrottleMiddleware``
+  appends the attempt's time to a ``sync.models.KeyValue`` row ``login-throttle:<sha256(username,
+  address)>`` by compare-and-swap (``filter(key, value=old).update(value=new)``) — only if fewer than 5
+  attempts of the last 15 minutes are in it. The database is shared by every web process, so this holds
+  across gunicorn threads, workers and machines, on SQLite and MongoDB alike, without transactions or
+  locks: of 40 attempts posted at the same instant, 5 claim and 35 are refused unchecked.
+- A refused POST gets HTTP 429 and the login page saying why and for how long — even with the right
+  password. The lock lifts 15 minutes after the last claimed attempt (the 5th).
+- A claim stays as a failure unless the login succeeds (the success's own claim is dropped) or no
+  password was sent (nothing was checked). A success does not wipe the earlier failures: they expire 15
+  minutes after they happened, so however the attempts are spread or raced, at most 5 wrong passwords
+  are checked per (username, address) in any 15 minutes.
+- The username is compared as the login form compares it (NFKC, then case-insensitively, so fullwidth
+  or upper-case variants share one count); only a hash of it and of the address is stored.
 
 Why not django-axes: it is not a declared dependency, and its AutoField models would need MongoDB-specific
 migrations; and why not Django's cache: the default LocMemCache is per process, so with several gunicorn
@@ -81,29 +84,61 @@ def _recent(stamps: list[float], now: float) -> list[float]:
     return sorted(s for s in stamps if now - window_s() < s <= now + 1)
 
 
-def failure_record(*, username: str, address: str, now: float | None = None) -> int:
-    """Count one failed login; returns the failures now in the window."""
+def _locked(stamps: list[float], moment: float) -> float:
+    """Seconds the pair stays locked given its attempt times (all within one window of each other)."""
+    if len(stamps) < limit():
+        return 0.0
+    return max(0.0, stamps[-1] + window_s() - moment)
+
+
+def _cas(key: str, change: Callable[[list[float], float], list[float] | None], now: float | None) -> bool:
+    """Apply ``change`` to the stored attempt times by compare-and-swap; False if it declined (None)."""
     from sync.models import KeyValue
 
-    key = _key(username, address)
     for _attempt in range(CAS_TRIES):
         moment = time.time() if now is None else now
         row = KeyValue.objects.filter(key=key).values_list("value", flat=True).first()
-        stamps = [*_recent(_load(row), moment), moment][-limit():]
+        stamps = change(sorted(_load(row)), moment)
+        if stamps is None:
+            return False
         value = json.dumps(stamps)
         if row is None:
             with contextlib.suppress(IntegrityError):
                 KeyValue.objects.create(key=key, value=value)
-                return len(stamps)
+                return True
         elif KeyValue.objects.filter(key=key, value=row).update(value=value):
-            return len(stamps)
-    return limit()  # the row kept changing under us: an attack in progress — count it as locked
+            return True
+    return False  # the row kept changing under us: an attack in progress
 
 
-def failures_clear(*, username: str, address: str) -> None:
-    from sync.models import KeyValue
+def attempt_claim(*, username: str, address: str, now: float | None = None) -> float | None:
+    """Take one login attempt before its password is checked: its time, or None when the pair is locked."""
+    claimed: list[float] = []
 
-    KeyValue.objects.filter(key=_key(username, address)).delete()
+    def take(stamps: list[float], moment: float) -> list[float] | None:
+        if _locked(stamps, moment) > 0:
+            return None
+        claimed[:] = [moment]
+        return [*_recent(stamps, moment), moment][-limit():]
+
+    return claimed[0] if _cas(_key(username, address), take, now) else None
+
+
+def attempt_release(*, username: str, address: str, claim: float) -> None:
+    """Drop one claimed attempt (the login succeeded, or no password was checked)."""
+
+    def drop(stamps: list[float], moment: float) -> list[float] | None:
+        if claim not in stamps:
+            return None
+        stamps.remove(claim)
+        return stamps
+
+    _cas(_key(username, address), drop, None)
+
+
+def failure_record(*, username: str, address: str, now: float | None = None) -> None:
+    """Count a failed login that claimed no attempt (a login outside the throttled views)."""
+    _cas(_key(username, address), lambda stamps, moment: [*_recent(stamps, moment), moment][-limit():], now)
 
 
 def locked_for(*, username: str, address: str, now: float | None = None) -> float:
@@ -112,22 +147,25 @@ def locked_for(*, username: str, address: str, now: float | None = None) -> floa
 
     moment = time.time() if now is None else now
     row = KeyValue.objects.filter(key=_key(username, address)).values_list("value", flat=True).first()
-    stamps = _recent(_load(row), moment)
-    if len(stamps) < limit():
-        return 0.0
-    return max(0.0, stamps[-limit()] + window_s() - moment)
+    return _locked(sorted(_load(row)), moment)
+
+
+CLAIM_ATTR = "_login_throttle_claim"
+LOGGED_IN_ATTR = "_login_throttle_logged_in"
 
 
 def _on_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any) -> None:
     username = credentials.get("username")
     if request is None or not isinstance(username, str):
         return  # not a login from a request (e.g. a management command): nothing to throttle
-    failure_record(username=username[:150], address=client_address(request))
+    if getattr(request, CLAIM_ATTR, None) is None:
+        failure_record(username=username[:150], address=client_address(request))
+    # else: the claimed attempt already counts as this failure
 
 
 def _on_logged_in(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
     if request is not None and request.method == "POST":
-        failures_clear(username=user.get_username(), address=client_address(request))
+        setattr(request, LOGGED_IN_ATTR, True)
 
 
 user_login_failed.connect(_on_failed, dispatch_uid="regos_admin.throttle.failed")
@@ -174,7 +212,12 @@ class LoginThrottleMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        response = self.get_response(request)
+        claim = getattr(request, CLAIM_ATTR, None)
+        if claim is not None and (getattr(request, LOGGED_IN_ATTR, False) or not request.POST.get("password")):
+            attempt_release(username=request.POST.get("username", "")[:150], address=client_address(request),
+                            claim=claim)
+        return response
 
     def process_view(self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: Any) -> Any:
         match = request.resolver_match
@@ -183,5 +226,9 @@ class LoginThrottleMiddleware:
         username = request.POST.get("username", "")
         if not isinstance(username, str) or not username:
             return None
-        seconds = locked_for(username=username[:150], address=client_address(request))
-        return _refuse(request, seconds) if seconds > 0 else None
+        address = client_address(request)
+        claim = attempt_claim(username=username[:150], address=address)
+        if claim is None:
+            return _refuse(request, locked_for(username=username[:150], address=address) or window_s())
+        setattr(request, CLAIM_ATTR, claim)
+        return None

@@ -17,12 +17,13 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from payroll.admin import money
+from regos_admin.admin_lookups import FilterLookupsOnly
 from sync import services
 from sync.models import MappingAudit, SalesFact, SellerMapping, StockMapping, SyncRun, WebhookEvent
 from sync.views import retry_request, sync_now_context
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(FilterLookupsOnly, admin.ModelAdmin):
     """Viewable with the view permission; nobody adds, changes or deletes rows here."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -136,7 +137,7 @@ def _uuid_or_none(value: str):  # type: ignore[no-untyped-def]
 
 # --- mappings ------------------------------------------------------------------------------------
 
-class MappingAdmin(admin.ModelAdmin):
+class MappingAdmin(FilterLookupsOnly, admin.ModelAdmin):
     """Mapping rows come from REGOS discovery; only the target is edited, through the services."""
 
     target_field = ""

@@ -40,3 +40,5 @@ class SyncConfig(AppConfig):
     def ready(self) -> None:
         # dispatch_uid: ready() can run more than once in tests; the handler must connect once.
         post_migrate.connect(install_schedules, sender=self, dispatch_uid="sync.install_schedules")
+        # Before the first connection opens: every SQLite connection gets the per-request time limit.
+        import regos_admin.request_limits  # noqa: F401

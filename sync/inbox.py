@@ -22,20 +22,29 @@ Flow
    - handled action without a usable document id → the ``occurred_at`` day, to be safe.
 
    Other actions are stored as *ignored* and logged.
+   Only days in the re-sync window are marked: from ``WEBHOOK_MAX_AGE_DAYS`` (62) days before today
+   to tomorrow, Asia/Tashkent. An event naming a day outside it (2000-01-01, 2099-…) is stored as
+   *ignored* with a note saying so, and costs nothing more: such a day is re-synced with Sync now or
+   ``regos_sync``.
 3. The day is upserted into ``DirtyDay`` (``events`` incremented with ``F()``) and ONE coalescing
    task ``sync.jobs.dirty_days_resync`` is enqueued: the KeyValue flag ``dirty-resync-pending`` is
    claimed by a conditional update (``value < cutoff`` → now) and only the request that flips it
-   enqueues. 500 events for one day → one flag flip → one task → one sync run. A flag older than
-   ``PENDING_STALE`` counts as free, so a task lost by the queue cannot block re-syncs forever (a
-   duplicate task is harmless: it finds no dirty days).
-4. ``inbox_resync_execute`` (the task) releases the flag first (events arriving from now on enqueue
-   a new task), claims the dirty days by conditional delete (``pk`` + unchanged ``events``: a day
-   re-marked meanwhile stays dirty for the next task, and two tasks never both take a day), adds the
-   re-fetched real days, and runs one sync per contiguous range of days (trigger ``webhook``). Why
-   contiguous ranges and not one min..max run: a run's cost is dominated by the documents of the
-   days it covers, so re-syncing the days in a gap (e.g. 1 Nov and 25 Nov) costs far more requests
-   than a second run. The window replace of each day makes the totals right. Events of a range whose
-   run succeeded become *processed*.
+   enqueues. The flag stays taken while the task is queued AND while it runs, so a sustained flood
+   costs one task at a time: 2,000 events → one flag flip → one task, plus at most one follow-up for
+   the events that arrived while it ran. A flag not refreshed for ``PENDING_STALE`` counts as free,
+   so a task lost by the queue cannot block re-syncs forever (a duplicate task is harmless: it finds
+   no dirty days).
+4. ``inbox_resync_execute`` (the task) refreshes the flag, claims the dirty days by conditional
+   delete (``pk`` + unchanged ``events``: a day re-marked meanwhile stays dirty for the follow-up,
+   and two tasks never both take a day), adds the re-fetched real days, and syncs them (trigger
+   ``webhook``): one run per contiguous range of days while there are at most
+   ``MAX_RUNS_PER_RESYNC`` (3) ranges — a run's cost is dominated by the documents of the days it
+   covers, so re-syncing a gap (1 Nov and 25 Nov) costs more than a second run — and ONE run from the
+   first to the last day when the days are scattered wider (50 events on 50 days → one run, not 50).
+   The window replace of each day makes the totals right. Events of a range whose run succeeded
+   become *processed*. Finally the task frees the flag and, if days were marked dirty while it ran,
+   requests the one follow-up itself (an event marking a day after that check finds the flag free
+   and enqueues it instead).
 5. Safety net (``inbox_sweep``, called every minute by the worker heartbeat): events still
    *received* after ``SWEEP_AFTER`` (their run failed, joined another active run that may have read
    the day before the change, or the task was lost) have their days re-marked dirty and a re-sync
@@ -72,6 +81,8 @@ PENDING_KEY = "dirty-resync-pending"
 LAST_RESYNC_KEY = "dirty-resync-last-start"
 CURSOR_KEY = "regos-event-cursor"
 PENDING_STALE = timedelta(minutes=15)
+WEBHOOK_MAX_AGE_DAYS = 62  # oldest business day (before today, Tashkent) an event may mark dirty
+MAX_RUNS_PER_RESYNC = 3  # more contiguous ranges than this are re-synced as one run
 SWEEP_AFTER = timedelta(minutes=15)
 MAX_REFETCH = 1000  # documents re-fetched per task; beyond that the dirty days alone are re-synced
 MAX_REPLAY_PAGES = 1000
@@ -261,6 +272,10 @@ def inbox_record(
         kind, effect = handled
         doc_id = document_id(kind, data)
         day, note = _affected_day(kind, effect, doc_id, occurred_at)
+        if day is not None and not _in_resync_window(day):
+            note = (f"business day {day} is outside the webhook re-sync window ({WEBHOOK_MAX_AGE_DAYS} days "
+                    "back to tomorrow): not re-synced; use Sync now for it")
+            day = None
         status = WebhookEvent.Status.RECEIVED if day is not None else WebhookEvent.Status.IGNORED
 
     try:
@@ -285,6 +300,13 @@ def inbox_record(
                 " (re-sync enqueued)" if enqueued else "")
     return InboxResult(duplicate=False, status=status, business_date=day, enqueued=enqueued,
                        event_pk=event.pk)
+
+
+def _in_resync_window(day: date) -> bool:
+    from payroll.dates import today
+
+    now = today()
+    return now - timedelta(days=WEBHOOK_MAX_AGE_DAYS) <= day <= now + timedelta(days=1)
 
 
 def dirty_day_mark(*, day: date, events: int = 1) -> None:
@@ -415,7 +437,10 @@ def _ranges_to_sync(days: Iterable[date]) -> list[tuple[date, date]]:
         logger.warning("webhook re-sync skips future day(s) %s", ", ".join(map(str, future)))
     limit = max(1, int(settings.REGOS_SYNC_MAX_DAYS))
     ranges: list[tuple[date, date]] = []
-    for first, last in contiguous_ranges(day for day in days if day <= last_allowed):
+    spans = contiguous_ranges(day for day in days if day <= last_allowed)
+    if len(spans) > MAX_RUNS_PER_RESYNC:
+        spans = [(spans[0][0], spans[-1][1])]  # scattered days: one run over all of them
+    for first, last in spans:
         while (last - first).days + 1 > limit:
             ranges.append((first, first + timedelta(days=limit - 1)))
             first += timedelta(days=limit)
@@ -454,9 +479,31 @@ def inbox_resync_execute() -> ResyncResult:
     Raises ``RuntimeError`` after trying every range if a run failed, so django-q2 records the
     failure; the events of failed ranges stay *received* and ``inbox_sweep`` retries them.
     """
-    # Release first: an event arriving from now on must enqueue a task of its own.
+    # The flag stays taken while this task runs (refreshed: a long queue wait must not make it look
+    # stale), so events arriving meanwhile only mark days; ``_resync_finish`` frees it.
+    now = timezone.now()
+    _ensure_key(PENDING_KEY)
+    KeyValue.objects.filter(key=PENDING_KEY).update(value=stamp(now), updated_at=now)
+    kv_set(LAST_RESYNC_KEY, stamp(now))
+    try:
+        return _resync_dirty_days()
+    finally:
+        _resync_finish()
+
+
+def _resync_finish() -> None:
+    """Free the flag, then request the one follow-up if events marked days dirty while the task ran.
+
+    Free-then-look is race-free with ``inbox_record``'s mark-then-claim: an event whose mark this
+    look misses claims the freed flag itself."""
     KeyValue.objects.filter(key=PENDING_KEY).update(value="", updated_at=timezone.now())
-    kv_set(LAST_RESYNC_KEY, stamp(timezone.now()))
+    # events > 0: new events. Days this task put back with no event (a run that could not be
+    # requested) are left to the sweep, or a failing REGOS would make the task re-queue itself forever.
+    if DirtyDay.objects.filter(events__gt=0).exists():
+        dirty_resync_request()
+
+
+def _resync_dirty_days() -> ResyncResult:
     result = ResyncResult()
     days, claimed_at = dirty_days_claim()
     if not days:
