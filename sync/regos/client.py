@@ -250,7 +250,7 @@ class _Problem:
     kind: str                       # "rate_limit" | "transport" | "response"
     reason: str
     retry_after: float | None = None
-    timed_out: bool = False         # the read timed out (a listing may ask for a smaller page instead)
+    timed_out: bool = False         # the answer took too long (a listing may ask for a smaller page instead)
 
 
 # --- pure helpers -------------------------------------------------------------------------------
@@ -712,8 +712,9 @@ class RegosClient:
         try:
             response = self._session.post(url, data=body, timeout=self._timeout_s, allow_redirects=False)
         except requests.Timeout as exc:
+            # Only a read timeout says the answer took too long; a connect timeout is not about its size.
             return _Problem("transport", f"timed out after {self._timeout_s:g} s ({self._safe(str(exc))})",
-                            timed_out=True)
+                            timed_out=isinstance(exc, requests.ReadTimeout))
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError) as exc:
             return _Problem("transport", f"connection failed: {type(exc).__name__}: {self._safe(str(exc))}")
