@@ -40,7 +40,7 @@ class Command(BaseCommand):
         parser.add_argument("--wholesale-per-day", type=int, default=None)
         parser.add_argument("--page-cap", type=int, default=1000, help="rows per page at most")
         parser.add_argument(
-            "--next-offset", choices=NEXT_OFFSET_RULES, default="rows",
+            "--next-offset", default="rows", metavar="{" + ",".join(NEXT_OFFSET_RULES) + "}",
             help="the next_offset a page carries: offset + rows, offset + the limit asked, or 0 on the last page",
         )
         parser.add_argument("--rate", type=float, default=2.0, help="token refill per second (REGOS: 2)")
@@ -67,6 +67,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if opts["webhook_url"] and not opts["webhook_url"].startswith(("http://", "https://")):
             raise CommandError("--webhook-url must be an http(s) URL")
+        if opts["next_offset"] not in NEXT_OFFSET_RULES:
+            raise CommandError(f"--next-offset must be one of {', '.join(NEXT_OFFSET_RULES)}")
         if opts["rate"] <= 0:
             raise CommandError("--rate must be > 0")
         try:
