@@ -158,6 +158,34 @@ def test_an_empty_page_below_total_is_still_caught(world, rule):
             list(client.iter_cheques(first_day=day, last_day=day))
 
 
+class _Forgetful:
+    """A page memo that knows no answer (every body is parsed); the listing still hashes each one."""
+
+    def recall(self, digest: str) -> None:
+        return None
+
+
+@pytest.mark.parametrize("rule", NEXT_OFFSET_RULES)
+def test_answers_are_identified_alike_whether_or_not_the_cap_was_known(world, rule):
+    # The re-sync of unchanged days chains (request, body digest) of every answer. A run that learned
+    # the cap in an earlier window asks 1,000 where a fresh run asks 10,000 for the same first page;
+    # REGOS answers the same rows, so the same day must get the same digest: ``limit`` is not part of
+    # the request's identity, and the next_offset member (which may echo the limit) is not hashed.
+    day = DAY_OF[2500]
+    with FakeRegosServer(world, page_cap=1000, next_offset=rule) as server:
+        fresh = _client(server)
+        learned = _client(server)
+        list(learned.iter_cheques(first_day=DAY_OF[2000], last_day=DAY_OF[2000]))
+        assert learned.page_limits == {"DocCheque/Get": 1000}
+
+        def answers(client: RegosClient) -> list[tuple[str, str, int]]:
+            return [(page.request, page.digest, page.count)
+                    for page in client.listing_cheques(first_day=day, last_day=day, memo=_Forgetful())]
+
+        assert answers(fresh) == answers(learned)
+        assert [count for _, _, count in answers(fresh)] == [1000, 1000, 500]
+
+
 # --- through a full sync -----------------------------------------------------------------------------
 
 
