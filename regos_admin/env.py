@@ -45,7 +45,7 @@ class AppEnv(BaseSettings):
     REGOS_BURST: int = Field(default=50, ge=1, le=10000)
     REGOS_TIMEOUT_S: float = Field(default=30.0, gt=0, le=600)
     REGOS_LOOKBACK_DAYS: int = Field(default=3, ge=1, le=62)
-    REGOS_PAGE_SIZE: int = Field(default=1000, ge=1, le=10000)
+    REGOS_PAGE_SIZE: int = Field(default=10000, ge=1, le=10000)  # first `limit` asked; see sync.regos.client._PageSizes
     REGOS_MAX_ATTEMPTS: int = Field(default=5, ge=1, le=20)
     REGOS_ATTRIBUTION: Literal["seller_or_cashier", "seller", "cashier"] = "seller_or_cashier"
     REGOS_SYNC_MAX_DAYS: int = Field(default=366, ge=1, le=3660)

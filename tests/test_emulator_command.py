@@ -62,6 +62,7 @@ def test_ready_line_serving_and_sigterm(fake_server):
     assert http.post(f"{base}/{'x' * 32}/v1/Stock/Get", json={}).json()["result"]["error"] == 1096
     stats = http.get(base.replace("/gateway/out", "/_emulator/stats")).json()
     assert stats["rate_limit"] == {"rate": 2.0, "burst": 50}  # REGOS's real limits by default
+    assert (stats["page_cap"], stats["next_offset"]) == (25, "rows")
     assert stats["by_method"] == {"Stock/Get": 2, "DocCheque/Get": 1}
 
     process.send_signal(signal.SIGTERM)
@@ -80,6 +81,7 @@ def test_ready_line_serving_and_sigterm(fake_server):
     (["--fault-plan", "3:explode"], "fault plan"),
     (["--days", "0"], "--days"),
     (["--webhook-url", "ftp://example.invalid/"], "webhook"),
+    (["--next-offset", "offset"], "--next-offset"),
 ])
 def test_bad_options_exit_non_zero_with_one_line(args, needle):
     done = subprocess.run(

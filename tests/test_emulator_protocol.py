@@ -132,6 +132,35 @@ def test_default_limit_is_the_page_cap_and_smaller_limits_are_honoured(regos_ser
         assert error_code(gateway_post(regos_http, server, "DocCheque/Get", {**period, **bad})) == 1008
 
 
+@pytest.mark.parametrize(("rule", "expected"), [
+    # (offset, limit asked) → next_offset, for 7 cheques and a cap of 3; worked out by hand.
+    ("rows", [3, 6, 7, 7]),    # offset + rows on the page
+    ("limit", [10, 13, 16, 12]),  # offset + the limit asked (10, capped to 3; the last asks 5)
+    ("zero", [3, 6, 0, 0]),    # offset + rows, 0 on the last page (and past the end)
+])
+def test_the_next_offset_rule_is_configurable(regos_server, regos_http, rule, expected):
+    ds = small_world()
+    for i in range(7):
+        ds.add_cheque(f"c-{i}", at(10, i), "s-1", Decimal("5000.00"))
+    server = regos_server(ds, page_cap=3, next_offset=rule)
+    first, last = day_bounds_unix(DAY)
+    period = {"start_date": first, "end_date": last}
+
+    answers = [ok(gateway_post(regos_http, server, "DocCheque/Get", {**period, "limit": limit, "offset": offset}))
+               for offset, limit in ((0, 10), (3, 10), (6, 10), (7, 5))]
+
+    assert [len(a["result"]) for a in answers] == [3, 3, 1, 0]  # capped at 3 whatever the rule
+    assert [a["next_offset"] for a in answers] == expected
+    assert {a["total"] for a in answers} == {7}
+
+
+def test_the_paging_knobs_refuse_nonsense(regos_server, regos_http):
+    with pytest.raises(ValueError, match="next_offset must be one of rows, limit, zero"):
+        FakeRegosServer(Dataset(), next_offset="offset")
+    with pytest.raises(ValueError, match="page_cap must be an integer"):
+        FakeRegosServer(Dataset(), page_cap=0)
+
+
 def test_references_are_paged_with_the_same_cap(regos_server, regos_http):
     ds = Dataset()
     for i in range(1, 26):
@@ -628,6 +657,15 @@ def test_control_endpoints(regos_server, regos_http):
     assert body(gateway_post(regos_http, server, "Stock/Get", {}))["ok"] is True
     assert error_code(gateway_post(regos_http, server, "Stock/Get", {})) == 8213
     assert regos_http.get(f"{root}/health").json() == {"ok": True}
+
+    assert regos_http.post(f"{root}/rate-limit", json={"rate": None, "burst": None}).json()["ok"]
+    paging = regos_http.post(f"{root}/paging", json={"page_cap": 2, "next_offset": "zero"}).json()
+    assert paging == {"ok": True, "page_cap": 2, "next_offset": "zero"}
+    assert (regos_http.get(f"{root}/stats").json()["page_cap"], server.next_offset) == (2, "zero")
+    bad_rule = regos_http.post(f"{root}/paging", json={"next_offset": "offset"})
+    assert bad_rule.status_code == 400 and "rows, limit, zero" in bad_rule.json()["error"]
+    assert regos_http.post(f"{root}/paging", json={"page_cap": 0}).status_code == 400
+    assert (server.page_cap, server.next_offset) == (2, "zero")  # a refused change changes nothing
 
 
 def test_stop_closes_the_port_and_pooled_connections(regos_http):

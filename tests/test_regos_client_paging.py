@@ -171,10 +171,11 @@ def test_an_empty_listing_is_just_empty():
 
 @responses.activate
 def test_next_offset_that_would_skip_rows_raises():
-    add(responses, "DocCheque/Get", page_json(cheques("a", "b"), next_offset=5, total=9))
+    # Neither offset + rows (2) nor offset + the limit asked (5): rows 2..3 would be skipped.
+    add(responses, "DocCheque/Get", page_json(cheques("a", "b"), next_offset=4, total=9))
     client, _ = make_client(page_size=5)
 
-    with pytest.raises(RegosResponseError, match="would skip rows: next_offset 5 after 2 rows at offset 0"):
+    with pytest.raises(RegosResponseError, match="would skip rows: next_offset 4 after 2 rows at offset 0"):
         list(client.iter_cheques(first_day=DAY, last_day=DAY))
 
 
@@ -190,9 +191,10 @@ def test_last_page_may_point_past_the_end():
 
 @responses.activate
 def test_next_offset_at_total_with_rows_still_missing_raises():
-    # The vendor rule "stop when next_offset >= total" would silently lose rows 2..4 here.
+    # The vendor rule "stop when next_offset >= total" would silently lose rows 2..4 here. (10 asked, so
+    # 5 is not the offset + limit of a capped page either.)
     add(responses, "DocCheque/Get", page_json(cheques("a", "b"), next_offset=5, total=5))
-    client, _ = make_client(page_size=5)
+    client, _ = make_client(page_size=10)
 
     with pytest.raises(RegosResponseError, match="next_offset 5 after 2 rows at offset 0 of total 5"):
         list(client.iter_cheques(first_day=DAY, last_day=DAY))
@@ -209,10 +211,10 @@ def test_next_offset_inside_the_page_would_repeat_rows_and_raises():
 
 @responses.activate
 def test_a_gap_is_refused_even_without_a_total():
-    add(responses, "DocCheque/Get", page_json(cheques("a", "b"), next_offset=4))
+    add(responses, "DocCheque/Get", page_json(cheques("a", "b"), next_offset=3))
     client, _ = make_client(page_size=4)
 
-    with pytest.raises(RegosResponseError, match="would skip rows: next_offset 4 after 2 rows at offset 0 "):
+    with pytest.raises(RegosResponseError, match="would skip rows: next_offset 3 after 2 rows at offset 0 "):
         list(client.iter_cheques(first_day=DAY, last_day=DAY))
 
 

@@ -196,7 +196,9 @@ def test_5xx_exhausted_raises_a_transport_error_naming_method_and_attempts():
 def test_timeout_is_retried():
     add(responses, "DocCheque/Get", requests.ReadTimeout("read timed out"))
     add(responses, "DocCheque/Get", OK_PAGE)
-    client, sleeps = make_client(timeout_s=12)
+    # 100 rows is the smallest page the client asks for: no smaller page to try, so the timeout is
+    # a failed attempt (larger pages are halved first: test_regos_client_page_sizes.py).
+    client, sleeps = make_client(timeout_s=12, page_size=100)
 
     assert _read(client) == ["a"]
     assert sleeps == [1.0]

@@ -20,7 +20,8 @@ Behaviour the sync relies on:
   the field (``DocCheque/Get: result[3].amount: Input should be a valid decimal``). Retrying does
   not change what REGOS stores, so invalid entities are not retried.
 * **Paging** is lazy (one validated page in memory) and refuses to drop rows silently; a page whose
-  paging fields do not add up is read again before the listing fails: see ``RegosClient.iter_pages``.
+  paging fields do not add up is read again before the listing fails: see ``RegosClient.iter_listing``.
+  It asks for the largest page REGOS gives and learns the server's real cap: see ``_PageSizes``.
 
 Retries are a hand-written loop rather than tenacity: two independent budgets (rate limits vs
 failures), ``Retry-After``, and the hand-off of waits to a shared limiter read more plainly as one
@@ -89,6 +90,8 @@ RATE_LIMIT_CODE = 8213
 VALIDATION_CODES = frozenset({1008})
 ACCESS_CODES = frozenset({1096, 9006})
 SORT_BY_DATE = ({"column": "Date", "direction": "ASC"},)
+DEFAULT_PAGE_SIZE = 10_000         # ``limit`` asked first: the cap of the vendor's reference methods (swagger)
+MIN_PAGE_SIZE = 100                # a timed-out page is halved down to this, then timeouts count as failures
 
 HEADERS = {
     "Content-Type": "application/json;charset=utf-8",
@@ -181,6 +184,55 @@ class BatchStepResult:
         raise _api_error(method, self.error_code, self.description)
 
 
+class _PageSizes:
+    """The ``limit`` each listing method asks for: the largest page REGOS gives, learned as it answers.
+
+    REGOS silently replaces a ``limit`` above its query limit with that cap (docs en docwholesale/get,
+    wholesaleoperation/get) and does not publish the number; its reference methods default to and cap
+    at 10,000 (the vendor's swagger). So:
+
+    * every method starts at ``page_size`` (``REGOS_PAGE_SIZE``, default 10,000);
+    * the first page with fewer rows than asked while ``total`` says more remain shows the server's real
+      cap: that method asks for exactly it from then on (learned once per method and client), so each
+      page but the last is *full* and a listing of n rows takes ceil(n / cap) requests;
+    * a read that times out halves the size and asks for the same offset again at once — not counted
+      as a failed attempt — down to ``MIN_PAGE_SIZE`` (or ``page_size`` if smaller); at that floor a
+      timeout counts like any failure. A full page answered in more than half of ``timeout_s`` halves
+      the size for the next pages the same way (large pages are getting slow: shrink before they time
+      out).
+
+    The sizes live as long as the client, i.e. one sync run; the next run starts at ``page_size``.
+    """
+
+    def __init__(self, page_size: int) -> None:
+        self._start = page_size
+        self._floor = min(page_size, MIN_PAGE_SIZE)
+        self._size: dict[str, int] = {}
+        self._capped: set[str] = set()
+
+    def ask(self, method: str) -> int:
+        return self._size.get(method, self._start)
+
+    def learn_cap(self, method: str, rows: int) -> bool:
+        """Whether ``rows`` (a capped page) became the method's size (only the first time)."""
+        if method in self._capped or rows < 1:
+            return False
+        self._capped.add(method)
+        self._size[method] = min(self.ask(method), rows)
+        return True
+
+    def shrink(self, method: str, asked: int) -> int | None:
+        """Half of ``asked`` (not below the floor) as the method's size; None at the floor."""
+        if asked <= self._floor:
+            return None
+        smaller = max(self._floor, asked // 2)
+        self._size[method] = min(self.ask(method), smaller)
+        return smaller
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self._size)
+
+
 def _listing_changed(method: str, context: str, *, was: int, now: int, offset: int) -> RegosListingChanged:
     return RegosListingChanged(
         f"{method}{context}: the listing changed while paging (total {was} at the start, {now} at offset {offset})",
@@ -198,6 +250,7 @@ class _Problem:
     kind: str                       # "rate_limit" | "transport" | "response"
     reason: str
     retry_after: float | None = None
+    timed_out: bool = False         # the answer took too long (a listing may ask for a smaller page instead)
 
 
 # --- pure helpers -------------------------------------------------------------------------------
@@ -428,17 +481,19 @@ def _install_key_filter(key: str) -> None:
 
 class RegosClient:
     def __init__(self, *, base_url: str, key: str, rate_per_sec: float = 2.0, burst: int = 50,
-                 timeout_s: float = 30.0, page_size: int = 1000, max_attempts: int = 5,
+                 timeout_s: float = 30.0, page_size: int = DEFAULT_PAGE_SIZE, max_attempts: int = 5,
                  limiter: RateLimiter | None = None, session: requests.Session | None = None,
                  sleep: Callable[[float], None] = time.sleep,
                  jitter: Callable[[], float] = random.random,
+                 clock: Callable[[], float] = time.monotonic,
                  max_rate_limit_retries: int = 30, max_rate_limit_wait_s: float = 300.0,
                  backoff_base_s: float = 1.0, backoff_max_s: float = 30.0,
                  rate_limit_backoff_max_s: float = 10.0, max_retry_after_s: float = 120.0) -> None:
         """``limiter``: any ``RateLimiter``; default is the process-wide bucket of ``key``.
 
-        ``sleep`` and ``jitter`` (a ``random()``-like callable in [0, 1)) are injectable so tests
-        neither wait nor depend on chance. Backoff for the n-th failure is
+        ``sleep``, ``jitter`` (a ``random()``-like callable in [0, 1)) and ``clock`` (times each
+        attempt, for the slow-page rule of ``_PageSizes``) are injectable so tests neither wait nor
+        depend on chance. Backoff for the n-th failure is
         ``min(backoff_max_s, backoff_base_s * 2**(n-1))`` scaled by ``0.5 + 0.5 * jitter()``.
         """
         if not key:
@@ -454,6 +509,8 @@ class RegosClient:
         self._quoted_key = quote(key, safe="")
         self._timeout_s = float(timeout_s)
         self._page_size = int(page_size)
+        self._sizes = _PageSizes(self._page_size)
+        self._last_attempt_s = 0.0  # how long the last answered attempt took (the slow-page rule)
         self._max_attempts = int(max_attempts)
         self._limiter: RateLimiter = limiter if limiter is not None else shared_limiter(
             key, rate_per_sec=rate_per_sec, burst=burst)
@@ -461,6 +518,7 @@ class RegosClient:
         self._session.headers.update(HEADERS)
         self._sleep = sleep
         self._jitter = jitter
+        self._clock = clock
         self._max_rate_limit_retries = int(max_rate_limit_retries)
         self._max_rate_limit_wait_s = float(max_rate_limit_wait_s)
         self._backoff_base_s = float(backoff_base_s)
@@ -507,6 +565,12 @@ class RegosClient:
     @property
     def page_size(self) -> int:
         return self._page_size
+
+    @property
+    def page_limits(self) -> dict[str, int]:
+        """The ``limit`` asked per listing method where it differs from ``page_size`` (a learned cap or a
+        size halved after timeouts); see ``_PageSizes``."""
+        return self._sizes.as_dict()
 
     def masked_url(self, method: str) -> str:
         """The request URL with the key masked: safe for logs and messages."""
@@ -561,7 +625,10 @@ class RegosClient:
 
     def _request(self, method: str, payload: dict[str, Any], *, expect: type | tuple[type, ...] | None = None,
                  offset: int | None = None, initial_delay: float = 0.0,
-                 peek: Callable[[bytes], dict[str, Any] | None] | None = None) -> dict[str, Any]:
+                 peek: Callable[[bytes], dict[str, Any] | None] | None = None,
+                 smaller: Callable[[], dict[str, Any] | None] | None = None) -> dict[str, Any]:
+        """One call, retried. ``smaller`` (listings): after a timeout, the same request for a smaller page,
+        sent at once instead of counting the timeout as a failure; None when the page cannot shrink."""
         url = f"{self._base_url}/{self._quoted_key}/v1/{method}"
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         where = "-" if offset is None else offset
@@ -573,11 +640,13 @@ class RegosClient:
             attempts += 1
             self.stats.requests_made += 1
             self.stats.by_method[method] = self.stats.by_method.get(method, 0) + 1
-            started = time.monotonic()
+            started = self._clock()
             outcome = self._attempt(method, url, body, expect, peek)
-            ms = round((time.monotonic() - started) * 1000)
+            elapsed = self._clock() - started
+            ms = round(elapsed * 1000)
 
             if isinstance(outcome, dict):
+                self._last_attempt_s = elapsed
                 log.info("REGOS %s offset=%s rows=%s %d ms attempt %d", method, where,
                          _row_count(outcome.get("result")), ms, attempts)
                 return outcome
@@ -588,6 +657,16 @@ class RegosClient:
                 raise outcome
 
             problem = outcome
+            retry = smaller() if problem.timed_out and smaller is not None else None
+            if retry is not None:
+                # A page too large to answer in time: ask for a smaller one now; not a failed attempt.
+                payload = retry
+                body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+                delay = 0.0
+                self.stats.retries += 1
+                log.warning("REGOS %s offset=%s attempt %d %s; asking for %s rows instead", method, where,
+                            attempts, problem.reason, payload.get("limit"))
+                continue
             if problem.kind == "rate_limit":
                 rate_limited += 1
                 delay = (problem.retry_after if problem.retry_after is not None
@@ -633,7 +712,9 @@ class RegosClient:
         try:
             response = self._session.post(url, data=body, timeout=self._timeout_s, allow_redirects=False)
         except requests.Timeout as exc:
-            return _Problem("transport", f"timed out after {self._timeout_s:g} s ({self._safe(str(exc))})")
+            # Only a read timeout says the answer took too long; a connect timeout is not about its size.
+            return _Problem("transport", f"timed out after {self._timeout_s:g} s ({self._safe(str(exc))})",
+                            timed_out=isinstance(exc, requests.ReadTimeout))
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError) as exc:
             return _Problem("transport", f"connection failed: {type(exc).__name__}: {self._safe(str(exc))}")
@@ -712,19 +793,31 @@ class RegosClient:
                                    label: str = "", memo: PageMemo | None = None) -> Iterator[ListingPage[M]]:
         """Every answer of a ``limit``/``offset`` listing, empty ones included, fetched lazily.
 
-        Stops on an empty page, when ``next_offset`` is missing/0/not past the current offset, or
-        once the rows received reach ``total`` (a *full* page ending exactly at ``total`` is confirmed
-        by one more request: a total one row short would otherwise end the listing early); otherwise
-        continues at ``next_offset``. It never drops or repeats rows silently. A page whose paging
-        fields do not add up is read again (up to ``max_attempts`` reads, with backoff — a one-off
-        glitch heals) and then raises ``RegosResponseError``:
+        Asks for the method's page size (``_PageSizes``: ``page_size`` until the server's real cap is
+        learned, then that cap). Continues at the rows actually received, ``offset + rows``; REGOS does
+        not publish its ``next_offset`` rule, and each of these is followed without losing or repeating
+        rows: ``offset + rows``; ``offset + limit asked`` on a page the server capped below what was
+        asked (followed naively it would skip the rows between); ``0`` on the last page.
+
+        Stops on an empty page, when ``next_offset`` is missing/0/not past the current offset, or once
+        the rows received reach ``total``. A *full* page (as many rows as asked — with the cap learned,
+        as many as the server gives) ending exactly at ``total`` is confirmed by one more request: a
+        total one row short would otherwise end the listing early. A shorter last page needs no
+        confirmation (the server had no more rows to give), so with ``total`` and the cap known a
+        listing of n rows takes ceil(n / cap) requests, plus one only when n is a multiple of the cap.
+        The one page believed without proof is a first page shorter than asked that ends at ``total``
+        before the cap is known: it may be exactly the cap, but confirming every such page would cost
+        every small listing a second request. It never drops or repeats rows silently. A page whose
+        paging fields do not add up is read again (up to ``max_attempts`` reads, with backoff — a
+        one-off glitch heals) and then raises ``RegosResponseError``:
 
         * ``next_offset`` does not advance while ``total`` says rows remain ("paging did not
           advance at offset N of total T");
         * an empty page at an offset below ``total``;
         * ``next_offset`` past the rows actually received while more remain (rows would be
-          skipped; this includes ``next_offset >= total`` with rows still missing), or inside the
-          page just received (rows would be counted twice);
+          skipped; this includes ``next_offset >= total`` with rows still missing) — unless it is
+          ``offset + limit`` on a capped page, see above — or inside the page just received (rows
+          would be counted twice);
         * more rows after a full page that ended at ``total`` (the total is wrong).
 
         ``total`` changing between pages raises ``RegosListingChanged`` at once: rows were added or
@@ -757,17 +850,31 @@ class RegosClient:
         paging fields do not add up."""
         failures = 0
         delay = 0.0
-        request = {**payload, "limit": self._page_size, "offset": offset}
         described = f" (page at offset {offset}{', ' + label if label else ''})"
         signature = ""
         if memo is not None:
-            signature = f"{method} {json.dumps(request, sort_keys=True, separators=(',', ':'), default=str)}"
+            # Without ``limit``: the body says what the page holds, and the size asked may differ between
+            # runs (a cap learned earlier in one run) while REGOS answers the same bytes.
+            asked_for = {**payload, "offset": offset}
+            signature = f"{method} {json.dumps(asked_for, sort_keys=True, separators=(',', ':'), default=str)}"
         while True:
+            request = {**payload, "limit": self._sizes.ask(method), "offset": offset}
+
+            def smaller(current: dict[str, Any] = request) -> dict[str, Any] | None:
+                limit = self._sizes.shrink(method, current["limit"])
+                if limit is None:
+                    return None
+                current["limit"] = limit
+                return dict(current)
+
             seen: list[Any] = []  # [digest, memo entry or None, body] of the last 2xx answer
             peek: Callable[[bytes], dict[str, Any] | None] | None = None
             if memo is not None:
                 peek = functools.partial(_peek_memo, memo, seen)
-            envelope = self._request(method, request, expect=list, offset=offset, initial_delay=delay, peek=peek)
+            envelope = self._request(method, request, expect=list, offset=offset, initial_delay=delay, peek=peek,
+                                     smaller=smaller)
+            elapsed = self._last_attempt_s
+            asked = request["limit"]
             digest, known, content = seen if seen else ("", None, b"")
             page: ListingPage[M]
             sized: Sized
@@ -782,8 +889,8 @@ class RegosClient:
                 page = ListingPage(request=signature, digest=digest, count=len(rows), total=envelope.get("total"),
                                    next_offset=envelope.get("next_offset"), rows=rows)
             try:
-                return page, *self._page_verdict(method, payload, envelope, sized, offset=offset,
-                                                 first_total=first_total, context=context)
+                verdict = self._page_verdict(method, payload, envelope, sized, offset=offset, asked=asked,
+                                             first_total=first_total, context=context)
             except _PagingGlitch as glitch:
                 failures += 1
                 if failures >= self._max_attempts:
@@ -794,6 +901,13 @@ class RegosClient:
                 self.stats.retries += 1
                 log.warning("REGOS %s offset=%s: %s; reading the page again in %.2f s", method, offset, glitch,
                             delay)
+                continue
+            if elapsed > self._timeout_s / 2 and page.count >= self._sizes.ask(method):
+                shrunk = self._sizes.shrink(method, self._sizes.ask(method))
+                if shrunk is not None:
+                    log.warning("REGOS %s offset=%s: a page of %d rows took %.1f s (timeout %g s); asking for %d "
+                                "rows from now on", method, offset, page.count, elapsed, self._timeout_s, shrunk)
+            return page, *verdict
 
     def _parse_known[M: BaseModel](self, method: str, model: type[M], content: bytes, context: str) -> list[M]:
         """Rows of a body the memo knew (it was parsed and checked when it was first seen)."""
@@ -801,8 +915,11 @@ class RegosClient:
         return parse_entities(model, data["result"], method=method, context=context)
 
     def _page_verdict(self, method: str, payload: dict[str, Any], envelope: dict[str, Any], rows: Sized, *,
-                      offset: int, first_total: int | None, context: str) -> tuple[int | None, int | None]:
-        """(total, next offset or None at the end); ``_PagingGlitch`` when the paging fields do not add up."""
+                      offset: int, asked: int, first_total: int | None, context: str) -> tuple[int | None, int | None]:
+        """(total, next offset or None at the end); ``_PagingGlitch`` when the paging fields do not add up.
+
+        ``asked`` is the ``limit`` of the request: a page with fewer rows was capped by the server (when
+        more remain) or is the last one."""
         total: int | None = envelope.get("total")
         next_offset: int | None = envelope.get("next_offset")
         if total is not None and first_total is not None and total != first_total:
@@ -813,31 +930,36 @@ class RegosClient:
             return total, None
         received = offset + len(rows)
         if total is not None and received >= total:
-            if received == total and len(rows) >= self._page_size:
-                self._confirm_end(method, payload, at=received, total=total, context=context)
-            return total, None  # the last page, whatever next_offset says (often offset + limit)
+            if received == total and len(rows) >= asked:
+                self._confirm_end(method, payload, at=received, limit=asked, total=total, context=context)
+            return total, None  # the last page, whatever next_offset says (0, offset + rows or + limit)
         if next_offset is None or next_offset <= offset:
             if total is not None:
                 raise _PagingGlitch(
                     f"paging did not advance at offset {offset} of total {total} "
                     f"(next_offset {next_offset}, {len(rows)} rows on the page)")
             return total, None  # no total: the server says this is the end
-        if next_offset != received:
+        capped = len(rows) < asked
+        if next_offset != received and not (capped and next_offset == offset + asked):
             problem = "skip" if next_offset > received else "repeat"
             of_total = f" of total {total}" if total is not None else ""
             raise _PagingGlitch(
                 f"paging would {problem} rows: next_offset {next_offset} after "
                 f"{len(rows)} rows at offset {offset}{of_total}")
-        return total, next_offset
+        if capped and total is not None and self._sizes.learn_cap(method, len(rows)):
+            log.info("REGOS %s: the server caps pages at %d rows (asked %d); asking for %d from now on", method,
+                     len(rows), asked, self._sizes.ask(method))
+        return total, received
 
-    def _confirm_end(self, method: str, payload: dict[str, Any], *, at: int, total: int, context: str) -> None:
+    def _confirm_end(self, method: str, payload: dict[str, Any], *, at: int, limit: int, total: int,
+                     context: str) -> None:
         """A full page that ends exactly at ``total``: ask once more before believing it.
 
         With a full last page, "all rows received" rests on ``total`` alone; a total that is one row
         short would end the listing there and lose the rest without a trace. One request more — only
         for a listing whose size is an exact multiple of the page size — turns that into an error.
         """
-        envelope = self._request(method, {**payload, "limit": self._page_size, "offset": at}, expect=list,
+        envelope = self._request(method, {**payload, "limit": limit, "offset": at}, expect=list,
                                  offset=at)
         extra = len(envelope["result"])
         if not extra:

@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from sync.regos.emulator import DEMO_KEY, FakeRegosServer, generate_dataset
 from sync.regos.emulator.faults import parse_fault_plan
+from sync.regos.emulator.protocol import NEXT_OFFSET_RULES
 
 # Checked in handle() rather than by argparse types, so a bad value is one line, not a usage dump.
 _AT_LEAST_ONE = ("stocks", "cashes_per_stock", "users", "days", "page_cap", "burst")
@@ -37,7 +38,11 @@ class Command(BaseCommand):
         )
         parser.add_argument("--cheques-per-day", type=int, default=200)
         parser.add_argument("--wholesale-per-day", type=int, default=None)
-        parser.add_argument("--page-cap", type=int, default=1000)
+        parser.add_argument("--page-cap", type=int, default=1000, help="rows per page at most")
+        parser.add_argument(
+            "--next-offset", default="rows", metavar="{" + ",".join(NEXT_OFFSET_RULES) + "}",
+            help="the next_offset a page carries: offset + rows, offset + the limit asked, or 0 on the last page",
+        )
         parser.add_argument("--rate", type=float, default=2.0, help="token refill per second (REGOS: 2)")
         parser.add_argument("--burst", type=int, default=50, help="bucket size (REGOS: 50)")
         parser.add_argument("--no-rate-limit", action="store_true")
@@ -62,6 +67,8 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if opts["webhook_url"] and not opts["webhook_url"].startswith(("http://", "https://")):
             raise CommandError("--webhook-url must be an http(s) URL")
+        if opts["next_offset"] not in NEXT_OFFSET_RULES:
+            raise CommandError(f"--next-offset must be one of {', '.join(NEXT_OFFSET_RULES)}")
         if opts["rate"] <= 0:
             raise CommandError("--rate must be > 0")
         try:
@@ -82,6 +89,7 @@ class Command(BaseCommand):
             dataset,
             key=opts["key"],
             page_cap=opts["page_cap"],
+            next_offset=opts["next_offset"],
             rate_per_sec=opts["rate"] if limited else None,
             burst=opts["burst"] if limited else None,
             fault_plan=opts["fault_plan"],

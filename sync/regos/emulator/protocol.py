@@ -48,6 +48,26 @@ def status_code(value: Any) -> int:
     raise ValueError(f"unknown cheque status {value!r}")
 
 
+# --- paging ------------------------------------------------------------------------------------
+# REGOS does not publish what ``next_offset`` it answers, so the emulator can send each rule a server
+# might follow (REGOS silently caps ``limit`` at its query limit; docs en docwholesale/get):
+#   "rows"  offset + rows on the page (the default);
+#   "limit" offset + the limit asked, even when the page was capped below it (and on the last page);
+#   "zero"  offset + rows, but 0 on the last page (seen in a third-party fixture).
+NEXT_OFFSET_RULES: tuple[str, ...] = ("rows", "limit", "zero")
+
+
+def next_offset(rule: str, *, offset: int, rows: int, asked: int, total: int) -> int:
+    """The ``next_offset`` a page of ``rows`` rows at ``offset`` carries under ``rule``."""
+    if rule == "limit":
+        return offset + asked
+    if rule == "zero" and offset + rows >= total:
+        return 0
+    if rule in ("rows", "zero"):
+        return offset + rows
+    raise ValueError(f"unknown next_offset rule {rule!r} (one of {', '.join(NEXT_OFFSET_RULES)})")
+
+
 # --- methods ------------------------------------------------------------------------------------
 # Canonical spelling → itself; lookups are case-insensitive (REGOS paths are, in practice).
 METHODS: tuple[str, ...] = (

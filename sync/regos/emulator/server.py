@@ -14,7 +14,9 @@ limit (8213), JSON body (1008), method (1002), parameters (1008).
 
 Paging. One server page cap (``page_cap``, default 1000) for every method, references included, so
 a benchmark can count pages as ceil(n / page_cap). A missing ``limit`` means ``page_cap``; a larger
-one is silently capped; ``limit`` < 1 or ``offset`` < 0 is 1008. Order is fixed whatever
+one is silently capped; ``limit`` < 1 or ``offset`` < 0 is 1008. ``next_offset`` follows the rule
+``next_offset`` ("rows": offset + rows, the default; "limit": offset + the limit asked, even on a
+capped page; "zero": 0 on the last page — see ``protocol.NEXT_OFFSET_RULES``). Order is fixed whatever
 ``sort_orders`` says (it is accepted and ignored): cheques by (date, uuid), wholesale documents by
 (date, id), cash sessions by (start_date, uuid), references by id — so pages never overlap or skip.
 
@@ -56,7 +58,8 @@ Control endpoints (outside ``/gateway/out``; for a server in another process): `
 /_emulator/health``, ``GET /_emulator/stats``, ``POST /_emulator/reset-stats``, ``POST
 /_emulator/fault-plan {"spec"}``, ``POST /_emulator/mutate {"op", "uuid"|"id", "amount"}``, ``GET
 /_emulator/counts?first=YYYY-MM-DD&last=YYYY-MM-DD``, ``POST /_emulator/key {"key"}``, ``POST
-/_emulator/rate-limit {"rate", "burst"}`` (nulls switch it off). They need no key: bind to 127.0.0.1.
+/_emulator/rate-limit {"rate", "burst"}`` (nulls switch it off), ``POST /_emulator/paging
+{"page_cap", "next_offset"}`` (either may be left out). They need no key: bind to 127.0.0.1.
 
 The key is never logged or printed; request logging is off.
 """
@@ -107,12 +110,14 @@ from sync.regos.emulator.protocol import (
     ERR_RATE_LIMIT,
     ERR_UNKNOWN_METHOD,
     ERR_VALIDATION,
+    NEXT_OFFSET_RULES,
     canonical_method,
     decimal_text,
     encode,
     encode_bytes,
     error_body,
     loads,
+    next_offset,
     status_code,
 )
 
@@ -281,18 +286,19 @@ class FakeRegosServer:
     def __init__(self, dataset: Dataset, key: str = DEMO_KEY, page_cap: int = 1000,
                  rate_per_sec: float | None = None, burst: int | None = None,
                  fault_plan: str | None = None, webhook_url: str | None = None, *,
+                 next_offset: str = "rows",
                  host: str = "127.0.0.1", port: int = 0, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        if page_cap < 1:
-            raise ValueError("page_cap must be ≥ 1")
         self.dataset = dataset
         self.key = key
-        self.page_cap = page_cap
+        self.page_cap = 1000
+        self.next_offset = "rows"
         self.host, self.port = host, port
         self.webhook_url = webhook_url
         self.webhook_log: list[dict[str, Any]] = []
         self._clock, self._sleep = clock, sleep
         self._lock = threading.Lock()
+        self.set_paging(page_cap=page_cap, next_offset=next_offset)
         self._stats = EmulatorStats()
         self._plan = FaultPlan(fault_plan)
         self._buckets: dict[str, TokenBucket] = {}
@@ -404,6 +410,18 @@ class FakeRegosServer:
             self._rate = rate
             self._buckets = {}
 
+    def set_paging(self, *, page_cap: int | None = None, next_offset: str | None = None) -> None:
+        """The page cap and the ``next_offset`` rule (None leaves one as it is); ValueError if invalid."""
+        if page_cap is not None and (isinstance(page_cap, bool) or not isinstance(page_cap, int) or page_cap < 1):
+            raise ValueError("page_cap must be an integer ≥ 1")
+        if next_offset is not None and next_offset not in NEXT_OFFSET_RULES:
+            raise ValueError(f"next_offset must be one of {', '.join(NEXT_OFFSET_RULES)}")
+        with self._lock:
+            if page_cap is not None:
+                self.page_cap = page_cap
+            if next_offset is not None:
+                self.next_offset = next_offset
+
     # ---- the gateway ----
     def handle_gateway(self, verb: str, key: str, method_path: str, body: bytes) -> Reply:
         method = canonical_method(method_path)
@@ -422,7 +440,7 @@ class FakeRegosServer:
             self._sleep(float(fault.value or 0))
         reply = self._execute(verb, key, method, name, body)
         if fault is not None and fault.stage == POST:
-            reply = self._post_fault(fault, reply, batch=method == "batch")
+            reply = self._post_fault(fault, reply, batch=method == "batch", body=body)
         return reply
 
     def _error(self, code: int, description: str) -> Reply:
@@ -469,21 +487,23 @@ class FakeRegosServer:
         return self._methods[method](payload)
 
     # ---- envelopes ----
-    def _page(self, items: list[str], offset: int, total: int) -> str:
+    def _page(self, items: list[str], offset: int, total: int, asked: int) -> str:
         with self._lock:
             self._stats.pages += 1
             self._stats.documents += len(items)
         page = ",".join(items)
-        return f'{{"ok":true,"result":[{page}],"next_offset":{offset + len(items)},"total":{total}}}'
+        after = next_offset(self.next_offset, offset=offset, rows=len(items), asked=asked, total=total)
+        return f'{{"ok":true,"result":[{page}],"next_offset":{after},"total":{total}}}'
 
     @staticmethod
     def _plain(result: Any) -> str:
         return encode({"ok": True, "result": result})
 
-    def _paging(self, p: dict[str, Any]) -> tuple[int, int]:
+    def _paging(self, p: dict[str, Any]) -> tuple[int, int, int]:
+        """(offset, rows served at most, limit asked — the page cap when none is given)."""
         offset = _opt_int(p, "offset", minimum=0) or 0
-        limit = _opt_int(p, "limit", minimum=1)
-        return offset, self.page_cap if limit is None else min(limit, self.page_cap)
+        asked = _opt_int(p, "limit", minimum=1) or self.page_cap
+        return offset, min(asked, self.page_cap), asked
 
     # ---- methods ----
     def _doc_cheque(self, p: dict[str, Any]) -> str:
@@ -502,13 +522,13 @@ class FakeRegosServer:
         flt = Filter(status=code, is_return=_opt_bool(p, "is_return"),
                      seller_ids=_opt_ints(p, "seller_ids"), cashier_ids=_opt_ints(p, "cashier_ids"),
                      session=session)
-        offset, limit = self._paging(p)
+        offset, limit, asked = self._paging(p)
         ds = self.dataset
         if uuids is not None:
             items, total = ds.lookup(CHEQUE, uuids, flt, start, end, offset, limit)
         else:
             items, total = ds.query(CHEQUE, flt, start, end, offset, limit)
-        return self._page(items, offset, total)
+        return self._page(items, offset, total, asked)
 
     def _wholesale(self, kind: str, p: dict[str, Any]) -> str:
         ids = _opt_ints(p, "ids")
@@ -516,28 +536,28 @@ class FakeRegosServer:
         flt = Filter(performed=_opt_bool(p, "performed"), deleted_mark=_opt_bool(p, "deleted_mark"),
                      stock_ids=_opt_ints(p, "stock_ids"),
                      attached_user_ids=_opt_ints(p, "attached_user_ids"))
-        offset, limit = self._paging(p)
+        offset, limit, asked = self._paging(p)
         if ids is not None:
             items, total = self.dataset.lookup(kind, sorted(ids), flt, start, end, offset, limit)
         else:
             items, total = self.dataset.query(kind, flt, start, end, offset, limit)
-        return self._page(items, offset, total)
+        return self._page(items, offset, total, asked)
 
     def _sessions(self, p: dict[str, Any]) -> str:
         uuids = _opt_strs(p, "uuids")
         start, end = _period(p)
         flt = Filter(operating_cash_ids=_opt_ints(p, "operating_cash_ids"), closed=_opt_bool(p, "is_close"))
-        offset, limit = self._paging(p)
+        offset, limit, asked = self._paging(p)
         if uuids is not None:
             items, total = self.dataset.lookup(SESSION, uuids, flt, start, end, offset, limit)
         else:
             items, total = self.dataset.query(SESSION, flt, start, end, offset, limit)
-        return self._page(items, offset, total)
+        return self._page(items, offset, total, asked)
 
     def _reference(self, kind: str, p: dict[str, Any], flt: Filter) -> str:
-        offset, limit = self._paging(p)
+        offset, limit, asked = self._paging(p)
         items, total = self.dataset.query(kind, flt, None, None, offset, limit)
-        return self._page(items, offset, total)
+        return self._page(items, offset, total, asked)
 
     def _cashes(self, p: dict[str, Any]) -> str:
         return self._reference(CASH, p, Filter(ids=_opt_ints(p, "ids"), stock_ids=_opt_ints(p, "stock_ids")))
@@ -599,7 +619,7 @@ class FakeRegosServer:
                 or not isinstance(ids[0], int)):
             raise _invalid("document_ids must hold exactly one document id")
         doc_id = ids[0]
-        offset, limit = self._paging(p)
+        offset, limit, asked = self._paging(p)
         facts = self.dataset.wholesale_facts(kind, doc_id)
         lines: list[str] = []
         if facts is not None:
@@ -611,7 +631,7 @@ class FakeRegosServer:
                     "vat_value": 0, "last_purchase_cost": (price * Decimal("0.85")).quantize(Decimal("0.01")),
                     "vat_calculation_type": "No", "description": None, "last_update": last_update,
                 }))
-        return self._page(lines[offset : offset + limit], offset, len(lines))
+        return self._page(lines[offset : offset + limit], offset, len(lines), asked)
 
     def _events(self, p: dict[str, Any]) -> str:
         last = _opt_str(p, "last_event_id")
@@ -696,7 +716,7 @@ class FakeRegosServer:
             return self._error(ERR_ACCESS, "Access denied: the integration key is not valid")
         return self._error(int(fault.value or ERR_VALIDATION), f"Emulated error {fault.value}")
 
-    def _post_fault(self, fault: Fault, reply: Reply, *, batch: bool) -> Reply:
+    def _post_fault(self, fault: Fault, reply: Reply, *, batch: bool, body: bytes) -> Reply:
         if fault.kind == "truncated":
             reply.body = reply.body[: max(1, len(reply.body) // 2)]
             return reply
@@ -708,10 +728,11 @@ class FakeRegosServer:
             if envelope.get("ok"):
                 envelope["result"] = "Internal data"
         elif batch and isinstance(envelope.get("result"), list):
+            offsets = _step_offsets(body)
             for step in envelope["result"]:
-                _alter_page(fault, step.get("response", {}))
+                _alter_page(fault, step.get("response", {}), offsets.get(str(step.get("key")), 0))
         else:
-            _alter_page(fault, envelope)
+            _alter_page(fault, envelope, _offset_of(_payload_of(body)))
         reply.body = encode_bytes(envelope)
         return reply
 
@@ -777,7 +798,7 @@ class FakeRegosServer:
             ("GET", "health"): lambda: _control(200, {"ok": True}),
             ("GET", "stats"): lambda: _control(200, {
                 "ok": True, **self._stats.as_dict(), "fault_plan": self._plan.spec,
-                "webhooks": len(self.webhook_log), "page_cap": self.page_cap,
+                "webhooks": len(self.webhook_log), "page_cap": self.page_cap, "next_offset": self.next_offset,
                 "rate_limit": None if self._rate is None else {"rate": self._rate[0], "burst": self._rate[1]},
             }),
             ("POST", "reset-stats"): self._control_reset,
@@ -786,6 +807,7 @@ class FakeRegosServer:
             ("GET", "counts"): lambda: self._control_counts(query),
             ("POST", "key"): lambda: self._control_key(payload),
             ("POST", "rate-limit"): lambda: self._control_rate(payload),
+            ("POST", "paging"): lambda: self._control_paging(payload),
         }
         handler = routes.get((verb, name))
         if handler is None:
@@ -841,6 +863,13 @@ class FakeRegosServer:
             return _control(400, {"ok": False, "error": str(exc)})
         return _control(200, {"ok": True})
 
+    def _control_paging(self, payload: dict[str, Any]) -> Reply:
+        try:
+            self.set_paging(page_cap=payload.get("page_cap"), next_offset=payload.get("next_offset"))
+        except ValueError as exc:
+            return _control(400, {"ok": False, "error": str(exc)})
+        return _control(200, {"ok": True, "page_cap": self.page_cap, "next_offset": self.next_offset})
+
     # ---- connection tracking (for stop) ----
     def _track(self, conn: socket.socket, add: bool) -> None:
         with self._lock:
@@ -851,9 +880,33 @@ class FakeRegosServer:
                 self._conns.discard(conn)
 
 
-def _alter_page(fault: Fault, envelope: dict[str, Any]) -> None:
-    """Page faults on one envelope; answers that are not lists are left alone (amount faults also
-    reach plain arrays such as line items; offset/total faults only real pages)."""
+def _payload_of(body: bytes) -> dict[str, Any]:
+    try:
+        payload = loads(body) if body.strip() else {}
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def _offset_of(payload: Any) -> int:
+    offset = payload.get("offset") if isinstance(payload, dict) else None
+    return offset if isinstance(offset, int) and not isinstance(offset, bool) and offset > 0 else 0
+
+
+def _step_offsets(body: bytes) -> dict[str, int]:
+    """The ``offset`` asked by each step of a batch request, by step key."""
+    steps = _payload_of(body).get("requests")
+    offsets: dict[str, int] = {}
+    for step in steps if isinstance(steps, list) else []:
+        if isinstance(step, dict):
+            key = step.get("key", step.get("Key"))
+            offsets[str(key)] = _offset_of(step.get("payload", step.get("Payload")))
+    return offsets
+
+
+def _alter_page(fault: Fault, envelope: dict[str, Any], offset: int) -> None:
+    """Page faults on one envelope (``offset``: the one asked); answers that are not lists are left alone
+    (amount faults also reach plain arrays such as line items; offset/total faults only real pages)."""
     result = envelope.get("result")
     if not envelope.get("ok") or not isinstance(result, list):
         return
@@ -869,7 +922,6 @@ def _alter_page(fault: Fault, envelope: dict[str, Any]) -> None:
         return
     if "next_offset" not in envelope:
         return
-    offset = envelope["next_offset"] - len(result)
     if fault.kind == "stuck-offset":
         envelope["next_offset"] = offset
     elif fault.kind == "shrink-total":
