@@ -489,7 +489,8 @@ class UnassignedUsers:
     names: Mapping[int, str]
 
     def users(self, *, day: date | None = None, branch_id: UUID | None = None) -> list[int | None]:
-        """The users of one row (day and branch), of a branch, or of everything; by name, no-user last."""
+        """The users of one row (day and branch), of a branch, or of everything: named ones by name,
+        then the ones REGOS never named to us, then ``None`` (documents without a user)."""
         if day is not None and branch_id is not None:
             found = set(self.by_day_branch.get((day, branch_id), ()))
         else:
@@ -497,7 +498,9 @@ class UnassignedUsers:
             for (row_day, row_branch), users in self.by_day_branch.items():
                 if (day is None or row_day == day) and (branch_id is None or row_branch == branch_id):
                     found |= users
-        return sorted(found, key=lambda pk: (pk is None, self.names.get(pk, "") if pk else "", pk or 0))
+        return sorted(
+            found, key=lambda pk: (pk is None, not self.names.get(pk or 0), self.names.get(pk or 0, ""), pk or 0)
+        )
 
 
 def unassigned_users(
