@@ -66,3 +66,17 @@ def add_months(day: date, months: int) -> date:
     year, month = day.year + month_index // 12, month_index % 12 + 1
     last = month_bounds(date(year, month, 1))[1].day
     return date(year, month, min(day.day, last))
+
+
+# Payroll for a month is worked out in the first days of the next one: until this day of the month
+# (exclusive, Tashkent) the monthly summary opens on last month rather than on a month barely begun.
+LAST_MONTH_BEFORE_DAY = 6
+
+
+def payroll_month(day: date | None = None) -> date:
+    """First day of the month the monthly summary opens on, on ``day`` (default: today in Tashkent):
+    last month on the 1st–5th, this month from the 6th on."""
+    day = day or today()
+    if day.day < LAST_MONTH_BEFORE_DAY:
+        return add_months(day.replace(day=1), -1)
+    return day.replace(day=1)

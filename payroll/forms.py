@@ -138,10 +138,26 @@ class MonthForm(forms.Form):
     month = MonthField(label=_("Month"), required=False)
 
     def clean_month(self) -> date:
-        return self.cleaned_data.get("month") or dates.today().replace(day=1)
+        return self.cleaned_data.get("month") or dates.payroll_month()
 
     @staticmethod
     def neighbours(month: date) -> tuple[date, date]:
         previous = (month - timedelta(days=1)).replace(day=1)
         following = dates.month_bounds(month)[1] + timedelta(days=1)
         return previous, following
+
+
+SUMMARY_TABLES = ("employees", "branches", "breakdown")
+
+
+class SummaryExportForm(MonthForm):
+    """The summary's month, and for CSV (one table per file) which table: per employee (the default),
+    per branch, or the employee × branch breakdown."""
+
+    table = forms.ChoiceField(
+        label=_("Table"), required=False,
+        choices=[("", "")] + [(name, name) for name in SUMMARY_TABLES],
+    )
+
+    def clean_table(self) -> str:
+        return self.cleaned_data.get("table") or SUMMARY_TABLES[0]

@@ -112,10 +112,27 @@ class Subtotal:
     name: str  # "" for the unassigned line
     figures: Figures
     rows: int = 0
+    days: int = 0  # business days with at least one row (an employee's rows in two branches: one day)
 
     @property
     def is_unassigned(self) -> bool:
         return self.key == UNASSIGNED
+
+
+@dataclass(frozen=True, slots=True)
+class EmployeeBranchSubtotal:
+    """One employee's figures in one branch (people sell in several branches)."""
+
+    employee_key: str
+    employee_name: str  # "" for unassigned
+    branch_id: UUID
+    branch_name: str
+    figures: Figures
+    days: int = 0
+
+    @property
+    def is_unassigned(self) -> bool:
+        return self.employee_key == UNASSIGNED
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +269,7 @@ class HistoryOverview:
     branches: list[Subtotal]
     employees: list[Subtotal]
     daily: DailyTotals
+    employee_branches: list[EmployeeBranchSubtotal]
 
 
 def history_overview(
@@ -266,7 +284,10 @@ def history_overview(
     # (Python 3.13 tracks Decimals for the garbage collector), they set off full collections that made
     # every few requests tens of milliseconds slower.
     by_day_branch: defaultdict[tuple[date, UUID], _Sum] = defaultdict(_Sum)
-    by_employee: defaultdict[str, _Sum] = defaultdict(_Sum)
+    # (employee, branch) rather than employee alone: the same two additions per record also give the
+    # employee × branch breakdown, and the employee lines are added up from it like the branches are.
+    by_employee_branch: defaultdict[tuple[str, UUID], _Sum] = defaultdict(_Sum)
+    employee_days: set[tuple[str, date]] = set()
     records = (
         _filtered(date_from=date_from, date_to=date_to, **filters)
         .order_by()
@@ -275,11 +296,20 @@ def history_overview(
     )
     for day, branch_id, employee_key, rs, rr, ws, wr, total_sales, cheques in records:
         by_day_branch[day, branch_id].add(rs, rr, ws, wr, total_sales, cheques)
-        by_employee[employee_key].add(rs, rr, ws, wr, total_sales, cheques)
+        by_employee_branch[employee_key, branch_id].add(rs, rr, ws, wr, total_sales, cheques)
+        employee_days.add((employee_key, day))
 
     by_branch: defaultdict[UUID, _Sum] = defaultdict(_Sum)
+    branch_days: defaultdict[UUID, int] = defaultdict(int)
     for (_day, branch_id), acc in by_day_branch.items():
         by_branch[branch_id].merge(acc)
+        branch_days[branch_id] += 1
+    by_employee: defaultdict[str, _Sum] = defaultdict(_Sum)
+    for (employee_key, _branch_id), acc in by_employee_branch.items():
+        by_employee[employee_key].merge(acc)
+    days_of_employee: defaultdict[str, int] = defaultdict(int)
+    for employee_key, _day in employee_days:
+        days_of_employee[employee_key] += 1
     total = _Sum()
     for acc in by_branch.values():
         total.merge(acc)
@@ -289,7 +319,7 @@ def history_overview(
     branches = sorted(
         (
             Subtotal(key=str(pk), name=branch_names.get(pk, ""), figures=acc.figures(sale_type),
-                     rows=acc.rows)
+                     rows=acc.rows, days=branch_days[pk])
             for pk, acc in by_branch.items()
         ),
         key=lambda line: (line.name, line.key),
@@ -301,11 +331,26 @@ def history_overview(
                 name="" if key == UNASSIGNED else employee_names.get(UUID(key), ""),
                 figures=acc.figures(sale_type),
                 rows=acc.rows,
+                days=days_of_employee[key],
             )
             for key, acc in by_employee.items()
         ),
         # Unassigned last: it is nobody's pay, and payroll reads the named lines.
         key=lambda line: (line.is_unassigned, line.name, line.key),
+    )
+    employee_branches = sorted(
+        (
+            EmployeeBranchSubtotal(
+                employee_key=key,
+                employee_name="" if key == UNASSIGNED else employee_names.get(UUID(key), ""),
+                branch_id=branch_id,
+                branch_name=branch_names.get(branch_id, ""),
+                figures=acc.figures(sale_type),
+                days=acc.rows,  # one row per day, branch and employee (the history's unique key)
+            )
+            for (key, branch_id), acc in by_employee_branch.items()
+        ),
+        key=lambda line: (line.is_unassigned, line.employee_name, line.employee_key, line.branch_name),
     )
     all_days = list(days(date_from, date_to))
     position = {day: i for i, day in enumerate(all_days)}
@@ -322,6 +367,7 @@ def history_overview(
         branches=branches,
         employees=employees,
         daily=DailyTotals(days=all_days, series=series),
+        employee_branches=employee_branches,
     )
 
 
@@ -376,15 +422,17 @@ class MonthlySummary:
     employees: list[Subtotal]
     branches: list[Subtotal]
     total: Figures
+    employee_branches: list[EmployeeBranchSubtotal]
 
 
 def monthly_summary(*, month: date) -> MonthlySummary:
-    """Per employee and per branch: the figures the monthly payroll takes, for ``month``'s month."""
+    """Per employee, per branch and per employee × branch: the figures the monthly payroll takes."""
     first, last = month_bounds(month)
     overview = history_overview(date_from=first, date_to=last)
     return MonthlySummary(
         month=first, date_from=first, date_to=last,
         employees=overview.employees, branches=overview.branches, total=overview.totals,
+        employee_branches=overview.employee_branches,
     )
 
 
@@ -430,6 +478,76 @@ def regos_user_names(*, user_ids: Iterable[int | None]) -> dict[int, str]:
     if not ids:
         return {}
     return dict(SellerMapping.objects.filter(regos_user_id__in=ids).values_list("regos_user_id", "full_name"))
+
+
+@dataclass(frozen=True, slots=True)
+class UnassignedUsers:
+    """Who is behind the "unassigned" history rows: per (day, branch), the REGOS users whose documents
+    count for no employee (``None``: documents that name no user at all), and their REGOS names."""
+
+    by_day_branch: Mapping[tuple[date, UUID], frozenset[int | None]]
+    names: Mapping[int, str]
+
+    def users(self, *, day: date | None = None, branch_id: UUID | None = None) -> list[int | None]:
+        """The users of one row (day and branch), of a branch, or of everything: named ones by name,
+        then the ones REGOS never named to us, then ``None`` (documents without a user)."""
+        if day is not None and branch_id is not None:
+            found = set(self.by_day_branch.get((day, branch_id), ()))
+        else:
+            found = set()
+            for (row_day, row_branch), users in self.by_day_branch.items():
+                if (day is None or row_day == day) and (branch_id is None or row_branch == branch_id):
+                    found |= users
+        return sorted(
+            found, key=lambda pk: (pk is None, not self.names.get(pk or 0), self.names.get(pk or 0, ""), pk or 0)
+        )
+
+
+def unassigned_users(
+    *,
+    date_from: date,
+    date_to: date,
+    branch_ids: Iterable[UUID | str] | None = None,
+    sale_type: SaleType | None = None,
+) -> UnassignedUsers:
+    """The REGOS users behind the unassigned rows of the range, by the sync's own attribution rule
+    (like :func:`history_facts`). Only days and branches that have an unassigned row are read."""
+    wanted = set(
+        _filtered(
+            date_from=date_from, date_to=date_to, branch_ids=branch_ids, sale_type=sale_type,
+            unassigned_only=True,
+        ).values_list("date", "branch_id")
+    )
+    if not wanted:
+        return UnassignedUsers(by_day_branch={}, names={})
+    branch_of_stock = dict(
+        StockMapping.objects.filter(branch_id__in={branch for _day, branch in wanted}).values_list(
+            "regos_stock_id", "branch_id"
+        )
+    )
+    mapped = set(
+        SellerMapping.objects.filter(employee__isnull=False).values_list("regos_user_id", flat=True)
+    )
+    facts = SalesFact.objects.filter(
+        business_date__gte=date_from, business_date__lte=date_to, stock_id__in=list(branch_of_stock)
+    )
+    if sale_type:
+        facts = facts.filter(sale_type=sale_type)
+    mode = settings.REGOS_ATTRIBUTION
+    found: defaultdict[tuple[date, UUID], set[int | None]] = defaultdict(set)
+    for kind, seller_id, cashier_id, attached_user_id, day, stock_id in facts.values_list(
+        "source_kind", "seller_id", "cashier_id", "attached_user_id", "business_date", "stock_id"
+    ).iterator(chunk_size=2000):
+        key = (day, branch_of_stock[stock_id])
+        if key not in wanted:
+            continue
+        user_id = attributed_user(
+            kind=kind, seller_id=seller_id, cashier_id=cashier_id, attached_user_id=attached_user_id, mode=mode
+        )
+        if user_id not in mapped:
+            found[key].add(user_id)
+    names = regos_user_names(user_ids={pk for users in found.values() for pk in users})
+    return UnassignedUsers(by_day_branch={key: frozenset(users) for key, users in found.items()}, names=names)
 
 
 def facts_figures(facts: Iterable[SalesFact]) -> Figures:
@@ -482,6 +600,15 @@ def export_rows(*, date_from: date, date_to: date, **filters: Unpack[HistoryFilt
     One query walked with a server-side iterator; one day is buffered at a time to sort it by names
     (a day of even a big chain is a few hundred rows), so a month never sits in memory at once.
     """
+    for _branch_id, _employee_key, row in keyed_export_rows(date_from=date_from, date_to=date_to, **filters):
+        yield row
+
+
+def keyed_export_rows(
+    *, date_from: date, date_to: date, **filters: Unpack[HistoryFilters]
+) -> Iterator[tuple[UUID, str, ExportRow]]:
+    """:func:`export_rows` with each line's branch id and employee key (the panel export names the REGOS
+    users behind an unassigned line)."""
     sale_type = filters.get("sale_type")
     branch_names = dict(Branch.objects.values_list("id", "name"))
     employee_names = dict(Employee.objects.values_list("id", "full_name"))
@@ -492,7 +619,7 @@ def export_rows(*, date_from: date, date_to: date, **filters: Unpack[HistoryFilt
         .iterator(chunk_size=2000)
     )
     day: date | None = None
-    buffered: list[tuple[tuple[str, str, str], ExportRow]] = []
+    buffered: list[tuple[tuple[str, str, str], tuple[UUID, str, ExportRow]]] = []
     for values in records:
         if values["date"] != day:
             yield from _sorted_rows(buffered)
@@ -504,11 +631,14 @@ def export_rows(*, date_from: date, date_to: date, **filters: Unpack[HistoryFilt
             values["date"], branch, employee, figures.retail_sales, figures.retail_returns,
             figures.wholesale_sales, figures.wholesale_returns, figures.total_sales, figures.cheque_count,
         )
-        buffered.append(((branch, employee, values["employee_key"]), row))
+        key = values["employee_key"]
+        buffered.append(((branch, employee, key), (values["branch_id"], key, row)))
     yield from _sorted_rows(buffered)
 
 
-def _sorted_rows(buffered: list[tuple[tuple[str, str, str], ExportRow]]) -> Iterator[ExportRow]:
+def _sorted_rows(
+    buffered: list[tuple[tuple[str, str, str], tuple[UUID, str, ExportRow]]],
+) -> Iterator[tuple[UUID, str, ExportRow]]:
     # employee_key breaks ties between namesakes so that two exports are byte-identical.
     for _key, row in sorted(buffered, key=lambda item: item[0]):
         yield row

@@ -15,7 +15,12 @@ urlpatterns = [
         views.history_facts,
         name="history_facts",
     ),
+    path("history/export.csv", views.history_export, {"fmt": "csv"}, name="history_export_csv"),
+    path("history/export.xlsx", views.history_export, {"fmt": "xlsx"}, name="history_export_xlsx"),
     path("summary/", views.summary, name="summary"),
+    path("summary/export.csv", views.summary_export, {"fmt": "csv"}, name="summary_export_csv"),
+    path("summary/export.xlsx", views.summary_export, {"fmt": "xlsx"}, name="summary_export_xlsx"),
+    # The machine format of export_sales over HTTP (fixed: other programs read it).
     path("export.csv", views.export, {"fmt": "csv"}, name="export_csv"),
     path("export.xlsx", views.export, {"fmt": "xlsx"}, name="export_xlsx"),
 ]

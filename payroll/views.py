@@ -30,11 +30,17 @@ from payroll import presenters, selectors
 from payroll.exports import (
     CSV_CONTENT_TYPE,
     XLSX_CONTENT_TYPE,
+    ReportTable,
     csv_lines,
     export_filename,
+    history_report,
+    report_csv_chunks,
+    report_filename,
+    summary_reports,
+    write_report_xlsx,
     write_xlsx,
 )
-from payroll.forms import HistoryFilterForm, MonthForm
+from payroll.forms import SUMMARY_TABLES, HistoryFilterForm, MonthForm, SummaryExportForm
 from payroll.models import UNASSIGNED, Branch, DailySalesHistory, Employee
 
 ROWS_PER_PAGE = 50
@@ -121,11 +127,33 @@ def _facts_url(row: selectors.HistoryRow, query: str) -> str:
 
 
 def _export_links(request: HttpRequest, query: str) -> dict:
+    """The history's Export buttons: the panel report of the filtered view (not the machine format)."""
     if not request.user.has_perm(EXPORT_SALES):
-        return {"export_csv_url": None, "export_xlsx_url": None}
+        return {"export_links": []}
     return {
-        "export_csv_url": f"{reverse('reports:export_csv')}?{query}",
-        "export_xlsx_url": f"{reverse('reports:export_xlsx')}?{query}",
+        "export_links": [
+            ("regos-export-csv", f"{reverse('reports:history_export_csv')}?{query}", _("Export CSV")),
+            ("regos-export-xlsx", f"{reverse('reports:history_export_xlsx')}?{query}", _("Export XLSX")),
+        ]
+    }
+
+
+def _summary_export_links(request: HttpRequest, month: date) -> dict:
+    """The summary's Export buttons: the whole summary as XLSX, or one table per CSV file."""
+    if not request.user.has_perm(EXPORT_SALES):
+        return {"export_links": []}
+    query = f"month={month:%Y-%m}"
+    tables = {"employees": _("Per employee"), "branches": _("Per branch"), "breakdown": _("Per employee and branch")}
+    csv_url = reverse("reports:summary_export_csv")
+    return {
+        "export_links": [
+            ("regos-export-xlsx", f"{reverse('reports:summary_export_xlsx')}?{query}", _("Export XLSX")),
+            *(
+                (f"regos-export-csv regos-export-csv-{name}", f"{csv_url}?{query}&table={name}",
+                 _("CSV: %(table)s") % {"table": tables[name]})
+                for name in SUMMARY_TABLES
+            ),
+        ]
     }
 
 
@@ -209,7 +237,7 @@ def summary(request: HttpRequest) -> HttpResponse:
         previous_month=f"{previous:%Y-%m}",
         next_month=f"{following:%Y-%m}",
         history_url=f"{reverse('reports:history')}?{query}",
-        **_export_links(request, query),
+        **_summary_export_links(request, month),
     )
     return render(request, "payroll/summary.html", context)
 
@@ -220,7 +248,8 @@ def summary(request: HttpRequest) -> HttpResponse:
 @require_GET
 @permission_required(EXPORT_SALES)
 def export(request: HttpRequest, fmt: str) -> HttpResponse:
-    """The filtered view as CSV or XLSX, in exactly the format of ``manage.py export_sales``."""
+    """The filtered view as CSV or XLSX in exactly the machine format of ``manage.py export_sales``,
+    for programs that fetch it over HTTP; people get the panel reports below."""
     form = HistoryFilterForm(request.GET)
     if not form.is_valid():
         return _invalid_filters(request, form)
@@ -238,3 +267,63 @@ def export(request: HttpRequest, fmt: str) -> HttpResponse:
     write_xlsx(rows, spool)
     spool.seek(0)
     return FileResponse(spool, as_attachment=True, filename=filename, content_type=XLSX_CONTENT_TYPE)
+
+
+def _report_response(tables: list[ReportTable], fmt: str, filename: str) -> HttpResponse:
+    if fmt == "csv":
+        (table,) = tables  # one table per CSV file
+        response = StreamingHttpResponse(report_csv_chunks(table), content_type=CSV_CONTENT_TYPE)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'  # ASCII by report_filename
+        return response
+    spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115 — FileResponse closes it
+    write_report_xlsx(tables, spool)
+    spool.seek(0)
+    return FileResponse(spool, as_attachment=True, filename=filename, content_type=XLSX_CONTENT_TYPE)
+
+
+@require_GET
+@permission_required(EXPORT_SALES)
+def history_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The history page's Export: its filtered daily rows for people, in the reader's language."""
+    form = HistoryFilterForm(request.GET)
+    if not form.is_valid():
+        return _invalid_filters(request, form)
+    first, last = form.cleaned_data["date_from"], form.cleaned_data["date_to"]
+    filters = form.filters()
+    table = history_report(
+        selectors.keyed_export_rows(date_from=first, date_to=last, **filters),
+        totals=selectors.history_totals(date_from=first, date_to=last, **filters),
+        unassigned=selectors.unassigned_users(
+            date_from=first, date_to=last, branch_ids=filters.get("branch_ids"), sale_type=filters.get("sale_type")
+        ),
+    )
+    data = form.cleaned_data
+    employee = data.get("employee") or ""
+    if employee and employee != UNASSIGNED:
+        employee = Employee.objects.filter(pk=employee).values_list("full_name", flat=True).first() or employee
+    filename = report_filename(
+        "sales-history", first.isoformat(), last.isoformat(), data["branch"].name if data.get("branch") else "",
+        employee, data.get("sale_type") or "", extension=fmt,
+    )
+    return _report_response([table], fmt, filename)
+
+
+@require_GET
+@permission_required(EXPORT_SALES)
+def summary_export(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The monthly summary's Export: XLSX with a sheet per table, CSV one table (``?table=``)."""
+    form = SummaryExportForm(request.GET)
+    if not form.is_valid():
+        context = _page_context(request, _("Monthly summary"), form=form, invalid=True)
+        return render(request, "payroll/summary.html", context, status=400)
+    month = form.cleaned_data["month"]
+    result = selectors.monthly_summary(month=month)
+    tables = summary_reports(
+        result, unassigned=selectors.unassigned_users(date_from=result.date_from, date_to=result.date_to)
+    )
+    if fmt == "csv":
+        name = form.cleaned_data["table"]
+        return _report_response([tables[name]], fmt, report_filename("sales-summary", f"{month:%Y-%m}", name,
+                                                                      extension=fmt))
+    return _report_response(list(tables.values()), fmt, report_filename("sales-summary", f"{month:%Y-%m}",
+                                                                          extension=fmt))

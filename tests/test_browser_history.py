@@ -1,4 +1,5 @@
-"""In a real browser: an accountant reads the sales history, exports it, switches to Russian.
+"""In a real browser: an accountant reads the sales history and the monthly summary, exports them, switches
+to Russian.
 
 Figures come from the hand-checked table in tests/fixtures/people.py. Screenshots land in
 tests/artifacts/ (git-ignored) for a person to look at.
@@ -6,7 +7,10 @@ tests/artifacts/ (git-ignored) for a person to look at.
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from openpyxl import load_workbook
 
 from tests.fixtures.browser import download, login, screenshot
 from tests.fixtures.people import PASSWORD
@@ -15,14 +19,21 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 NBSP = "\xa0"
 
-# The Navoiy rows of November, typed from the fixture table (not produced by the code).
-NAVOIY_CSV = (
-    "date,branch,employee,retail_sales,retail_returns,wholesale_sales,wholesale_returns,total_sales,cheque_count\n"
-    "2026-11-02,Navoiy filiali,Karimova Dilnoza,800000.50,0.00,2000000.00,0.00,2800000.50,5\n"
-    "2026-11-02,Navoiy filiali,Toshmatov Aziz,1500000.00,100000.00,0.00,0.00,1400000.00,12\n"
-    "2026-11-03,Navoiy filiali,,99999.75,0.00,0.00,0.00,99999.75,1\n"
-    "2026-11-03,Navoiy filiali,Toshmatov Aziz,1200000.25,0.00,0.00,300000.00,900000.25,9\n"
+BOM = b"\xef\xbb\xbf"
+# The history page's Export of Navoiy's November in Uzbek, typed from the fixture table (not produced by
+# the code): UTF-8 with BOM, ";" and decimal commas (what Excel in an uz/ru locale splits into columns),
+# Uzbek headers, and a totals row added up by hand (retail 800000.50 + 1500000 + 99999.75 + 1200000.25 =
+# 3600000.50, net 5200000.50, cheques 5 + 12 + 1 + 9 = 27).
+NAVOIY_CSV_UZ = (
+    "Savdo kuni;Filial;Xodim;Chakana savdo;Chakana qaytarishlar;Ulgurji savdo;Ulgurji qaytarishlar;Sof jami;"
+    "Cheklar\r\n"
+    "2026-11-02;Navoiy filiali;Karimova Dilnoza;800000,50;0,00;2000000,00;0,00;2800000,50;5\r\n"
+    "2026-11-02;Navoiy filiali;Toshmatov Aziz;1500000,00;100000,00;0,00;0,00;1400000,00;12\r\n"
+    "2026-11-03;Navoiy filiali;(biriktirilmagan);99999,75;0,00;0,00;0,00;99999,75;1\r\n"
+    "2026-11-03;Navoiy filiali;Toshmatov Aziz;1200000,25;0,00;0,00;300000,00;900000,25;9\r\n"
+    "Jami;;;3600000,50;100000,00;2000000,00;300000,00;5200000,50;27\r\n"
 )
+NAVOIY_CSV_FILE = "sales-history_2026-11-01_2026-11-30_navoiy-filiali.csv"
 
 
 def filter_navoiy_november(page) -> None:  # type: ignore[no-untyped-def]
@@ -67,8 +78,9 @@ def test_accountant_reads_filters_exports_and_switches_to_russian(  # noqa: ANN2
     screenshot(page, "accountant-history-navoiy-uz")
 
     name, content = download(page, "a.regos-export-csv")
-    assert name == "sales_2026-11-01_2026-11-30.csv"
-    assert content.decode("utf-8") == NAVOIY_CSV
+    assert name == NAVOIY_CSV_FILE
+    assert content.startswith(BOM)
+    assert content[len(BOM):].decode("utf-8") == NAVOIY_CSV_UZ
 
     # Drill-down of the first row (Dilnoza, 2026-11-02): the page opens and knows its row.
     with page.expect_navigation():
@@ -89,9 +101,13 @@ def test_accountant_reads_filters_exports_and_switches_to_russian(  # noqa: ANN2
     assert page.get_by_text("Экспорт в CSV").is_visible()
     screenshot(page, "accountant-history-navoiy-ru")
 
-    # The CSV does not follow the language.
-    _name, content = download(page, "a.regos-export-csv")
-    assert content.decode("utf-8") == NAVOIY_CSV
+    # The panel's CSV follows the reader's language (the machine format of export_sales does not).
+    name, content = download(page, "a.regos-export-csv")
+    assert name == NAVOIY_CSV_FILE
+    text = content[len(BOM):].decode("utf-8")
+    assert text.startswith("Торговый день;Филиал;Сотрудник;Розничные продажи;")
+    assert "2026-11-03;Navoiy filiali;(не назначен);99999,75;" in text
+    assert text.endswith("Итого;;;3600000,50;100000,00;2000000,00;300000,00;5200000,50;27\r\n")
 
     with page.expect_navigation():
         page.goto("/reports/summary/?month=2026-11")
@@ -111,3 +127,47 @@ def test_admin_sees_the_mapping_control_and_english(browser_page, group_admin, n
     assert "10,550,000.50" in page.locator("#history-totals .regos-total").text_content()
     assert page.locator(".regos-fix-mapping").count() == 1
     screenshot(page, "admin-history-en")
+
+
+def test_accountant_exports_the_monthly_summary(browser_page, accountant, november_sales) -> None:  # noqa: ANN001
+    """The summary's Export buttons give the summary (per employee, per branch, employee × branch), not the
+    daily rows; the XLSX and each CSV are opened and checked against the fixture table by hand."""
+    page = browser_page
+    login(page, "buxgalter", PASSWORD)
+    page.goto("/reports/summary/?month=2026-11")
+    assert page.locator("h1").inner_text() == "Oylik hisobot"
+    assert page.locator("#summary-breakdown tbody tr").count() == 4
+    screenshot(page, "accountant-summary-uz")
+
+    name, content = download(page, "a.regos-export-xlsx")
+    assert name == "sales-summary_2026-11.xlsx"
+    book = load_workbook(io.BytesIO(content))
+    assert book.sheetnames == ["Xodimlar bo'yicha", "Filiallar bo'yicha", "Xodim va filial bo'yicha"]
+    employees = list(book.worksheets[0].iter_rows(values_only=True))
+    assert employees[0][0] == "Xodim" and employees[0][-1] == "Savdo bo'lgan kunlar"
+    assert [row[0] for row in employees[1:]] == [
+        "Karimova Dilnoza", "Rahimov Bobur", "Toshmatov Aziz", "(biriktirilmagan)", "Jami",
+    ]
+    # By hand: net 2800000.50 + 5350000 + 2300000.25 + 99999.75 = 10550000.50; cheques 5 + 4 + 21 + 1 = 31.
+    assert employees[-1][5:7] == (10550000.5, 31)
+    assert book.worksheets[0].auto_filter.ref == "A1:H5"
+    branches = list(book.worksheets[1].iter_rows(values_only=True))
+    assert [(row[0], row[5], row[7]) for row in branches[1:]] == [
+        ("G'ijduvon filiali", 5350000, 2), ("Navoiy filiali", 5200000.5, 2), ("Jami", 10550000.5, None),
+    ]
+
+    name, content = download(page, "a.regos-export-csv-branches")
+    assert name == "sales-summary_2026-11_branches.csv"
+    assert content.startswith(BOM)
+    assert content[len(BOM):].decode("utf-8").splitlines() == [
+        "Filial;Chakana savdo;Chakana qaytarishlar;Ulgurji savdo;Ulgurji qaytarishlar;Sof jami;Cheklar;"
+        "Savdo bo'lgan kunlar",
+        "G'ijduvon filiali;650000,00;50000,00;5000000,00;250000,00;5350000,00;4;2",
+        "Navoiy filiali;3600000,50;100000,00;2000000,00;300000,00;5200000,50;27;2",
+        "Jami;4250000,50;150000,00;7000000,00;550000,00;10550000,50;31;",
+    ]
+    name, content = download(page, "a.regos-export-csv-breakdown")
+    assert name == "sales-summary_2026-11_breakdown.csv"
+    lines = content[len(BOM):].decode("utf-8").splitlines()
+    assert lines[1] == "Karimova Dilnoza;Navoiy filiali;800000,50;0,00;2000000,00;0,00;2800000,50;5;1"
+    assert len(lines) == 6  # header, four lines, totals
