@@ -17,10 +17,18 @@ def seed_periods(apps, schema_editor):
     period.objects.bulk_create(rows)
 
 
+def drop_stale_permissions(apps, schema_editor):
+    # The role groups were granted the old cache's permissions when 0002 ran; a deleted model's content
+    # type and permissions would otherwise stay behind, granted to nobody's purpose.
+    content_type = apps.get_model("contenttypes", "ContentType")
+    content_type.objects.filter(app_label="sync", model="regosoperatingcash").delete()
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
         ('sync', '0003_syncrun_not_counted'),
+        ('contenttypes', '__first__'),
     ]
 
     operations = [
@@ -42,6 +50,7 @@ class Migration(migrations.Migration):
             constraint=models.UniqueConstraint(fields=('regos_id', 'first_seen_at'), name='register_period_one_start'),
         ),
         migrations.RunPython(seed_periods, migrations.RunPython.noop),
+        migrations.RunPython(drop_stale_permissions, migrations.RunPython.noop),
         migrations.DeleteModel(
             name='RegosOperatingCash',
         ),
