@@ -292,17 +292,16 @@ class QuarantinedDocument(models.Model):
 
     Kept as received, one row per document (natural key: kind + REGOS id; a row without a readable id
     is keyed by the hash of its body). Its business day is written without it and shown *incomplete*
-    until a sync of that day no longer finds it broken: the row is then deleted by that sync.
+    until a sync of that day no longer finds it broken: the row is then deleted by that sync (a row
+    without a day is deleted once its document parses again, or by an admin).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     source_kind = models.CharField(_("document kind"), max_length=20, choices=SalesFact.Kind.choices)
     regos_id = models.CharField(_("REGOS id"), max_length=64)
     method = models.CharField(_("REGOS method"), max_length=64)
+    # Empty when the document's date is unreadable: which day lacks it is then unknown.
     business_date = models.DateField(_("business day"), null=True, blank=True)
-    # True when the document's own date is unreadable: the day is that of its neighbours in REGOS's
-    # date-sorted listing.
-    day_inferred = models.BooleanField(_("day inferred"), default=False)
     reason = models.TextField(_("reason"))
     raw = models.JSONField(_("document as received"), default=dict, blank=True)
     first_seen_at = models.DateTimeField(_("first seen"), auto_now_add=True)

@@ -30,14 +30,14 @@ BODY_PREFIX = "body:"  # regos_id of a document without a readable id: the hash 
 
 
 class Quarantined(NamedTuple):
-    """One unusable document, placed in the day stream at its date (or its neighbours', if unreadable)."""
+    """One unusable document, placed in the day stream at its date. Without a readable date it has no
+    day: it is kept and counted on the run, and cleared once it parses again (or an admin deletes it)."""
 
     source_kind: str
     regos_id: str
     method: str
     business_date: date | None
     occurred_at: datetime | None
-    day_inferred: bool
     reason: str
     raw: Any
 
@@ -61,14 +61,13 @@ def _storable(value: Any) -> Any:
 
 
 def quarantined_from(*, kind: str, row: RejectedRow) -> Quarantined:
-    day = business_date(row.near) if row.near is not None else None
+    day = business_date(row.date) if row.date is not None else None
     return Quarantined(
         source_kind=kind,
         regos_id=row.regos_id or _body_key(row.raw),
         method=row.method,
         business_date=day,
-        occurred_at=row.near,
-        day_inferred=row.date is None,
+        occurred_at=row.date,
         reason=row.reason,
         raw=row.raw,
     )
@@ -79,7 +78,6 @@ def quarantine_upsert(*, item: Quarantined, run_id: uuid.UUID | None) -> None:
     fields = {
         "method": item.method[:64],
         "business_date": item.business_date,
-        "day_inferred": item.day_inferred,
         "reason": item.reason,
         "raw": _storable(item.raw),
         "last_seen_at": timezone.now(),

@@ -25,7 +25,6 @@ class Migration(migrations.Migration):
                 ('regos_id', models.CharField(max_length=64, verbose_name='REGOS id')),
                 ('method', models.CharField(max_length=64, verbose_name='REGOS method')),
                 ('business_date', models.DateField(blank=True, null=True, verbose_name='business day')),
-                ('day_inferred', models.BooleanField(default=False, verbose_name='day inferred')),
                 ('reason', models.TextField(verbose_name='reason')),
                 ('raw', models.JSONField(blank=True, default=dict, verbose_name='document as received')),
                 ('first_seen_at', models.DateTimeField(auto_now_add=True, verbose_name='first seen')),

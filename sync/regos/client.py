@@ -180,9 +180,8 @@ class RejectedRow:
 
     ``raw`` is the row as received (JSON numbers with a fraction as ``Decimal``); ``reason`` names the
     field (``DocCheque/Get: result[3].amount: Input should be a valid decimal``); ``regos_id`` is its
-    ``uuid`` or ``id`` as text when readable, else ""; ``date`` its own date when readable. ``near`` is
-    ``date``, or else the date of the closest row of the page that has one (pages are sorted by date),
-    so the sync knows which day lacks the document.
+    ``uuid`` or ``id`` as text when readable, else ""; ``date`` its date when readable (else None: the
+    sync cannot tell which day lacks it).
     """
 
     method: str
@@ -191,7 +190,6 @@ class RejectedRow:
     reason: str
     regos_id: str = ""
     date: datetime | None = None
-    near: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -360,24 +358,13 @@ def parse_rows[M: BaseModel](model: type[M], rows: list[Any], *, method: str,
         by_row.setdefault(loc[0], []).append(error)
     good = [index for index in range(len(rows)) if index not in by_row]
     valid: list[M] = adapter.validate_python([rows[index] for index in good])
-    dated: dict[int, datetime] = {}
-    for index, doc in zip(good, valid, strict=True):
-        when = getattr(doc, "date", None)
-        if isinstance(when, datetime):
-            dated[index] = when
-    own = {index: _readable_date(rows[index]) for index in by_row}
-    dated.update({index: when for index, when in own.items() if when is not None})
     rejected = []
     for index, row_errors in sorted(by_row.items()):
         first = row_errors[0]
         more = f" (and {len(row_errors) - 1} more)" if len(row_errors) > 1 else ""
         reason = f"{method}: {_error_path('result', first['loc'])}: {first['msg']}{more}{context}"
-        near = own[index]
-        if near is None and dated:
-            before = [i for i in dated if i < index]
-            near = dated[max(before)] if before else dated[min(dated)]
         rejected.append(RejectedRow(method=method, index=index, raw=rows[index], reason=reason,
-                                    regos_id=_readable_id(model, rows[index]), date=own[index], near=near))
+                                    regos_id=_readable_id(model, rows[index]), date=_readable_date(rows[index])))
     return valid, rejected
 
 
