@@ -288,4 +288,6 @@ def test_quarantined_documents_are_reported_but_keep_200(branches, client: Clien
     assert status == 200 and body["status"] == "ok"
     assert body["data_complete"] is False
     assert body["quarantined_documents"] == 4  # the undated one too
-    assert body["incomplete_days"] == [{"date": "2026-11-24", "quarantined": 2}, {"date": "2026-11-25", "quarantined": 1}]
+    assert body["incomplete_days"] == [
+        {"date": "2026-11-24", "quarantined": 2}, {"date": "2026-11-25", "quarantined": 1},
+    ]
