@@ -19,7 +19,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from sync import inbox, services
 from sync.engine.runner import DayReport
@@ -83,7 +83,9 @@ def test_a_corrupt_cheque_is_quarantined_the_rest_written_and_the_next_clean_syn
 
     assert run.status == SyncRun.Status.SUCCEEDED, run.error
     assert run.quarantined == 1
-    assert run.has_warnings and run.status_label == "succeeded with warnings"
+    assert run.has_warnings
+    with translation.override("en"):
+        assert run.status_label == "succeeded with warnings"
     assert run.days_done == 3
     # D1 and D3 complete, D2 without c-10 only.
     assert history_table() == WITHOUT_C10
@@ -264,3 +266,24 @@ def test_a_quarantine_row_is_upserted_not_duplicated(server) -> None:  # type: i
         sync()
     held = QuarantinedDocument.objects.get()
     assert held.first_seen_at < held.last_seen_at
+
+
+def test_a_shipment_without_a_usable_rate_is_quarantined_and_cleared_once_gone(server) -> None:  # type: ignore[no-untyped-def]
+    # Parses, but a USD shipment with rate 0 cannot be valued in UZS (schemas/api/docs/wholesale.py:
+    # DocWholeSale.exchange_rate: Decimal): it is quarantined on its day, D3.
+    server.dataset.add_wholesale(id=5606, date=at(D3, 15), stock_id=1, amount=d("10.00"), currency="USD",
+                                 exchange_rate=d("0"), seller_id=AZIZ)
+
+    run = sync()
+
+    assert run.status == SyncRun.Status.SUCCEEDED and run.quarantined == 1
+    held = QuarantinedDocument.objects.get()
+    assert (held.source_kind, held.regos_id, held.business_date) == ("wholesale", "5606", D3)
+    assert "no usable exchange rate" in held.reason and held.reason.startswith("DocWholeSale/Get: ")
+    assert history_table() == COMPLETE  # D3 without 5606 is c-13 alone
+
+    server.dataset.perform_cancel_wholesale(5606)
+    server.dataset.delete_wholesale(5606)
+    sync()
+    assert not QuarantinedDocument.objects.exists()
+    assert history_table() == COMPLETE

@@ -24,6 +24,7 @@ from payroll.dates import business_date
 from sync.inbox import storable
 from sync.models import QuarantinedDocument, SalesFact
 from sync.regos.client import RejectedRow
+from sync.regos.models import DocWholeSale, DocWholeSaleReturn
 
 Kind = SalesFact.Kind
 BODY_PREFIX = "body:"  # regos_id of a document without a readable id: the hash of what REGOS sent
@@ -70,6 +71,21 @@ def quarantined_from(*, kind: str, row: RejectedRow) -> Quarantined:
         occurred_at=row.date,
         reason=row.reason,
         raw=row.raw,
+    )
+
+
+def quarantined_document(*, doc: DocWholeSale | DocWholeSaleReturn, reason: str) -> Quarantined:
+    """A document that parses but cannot be valued (``sync.engine.documents.DocumentError``)."""
+    kind = Kind.WHOLESALE_RETURN if isinstance(doc, DocWholeSaleReturn) else Kind.WHOLESALE
+    method = "DocWholeSaleReturn/Get" if kind == Kind.WHOLESALE_RETURN else "DocWholeSale/Get"
+    return Quarantined(
+        source_kind=kind,
+        regos_id=str(doc.id),
+        method=method,
+        business_date=business_date(doc.date),
+        occurred_at=doc.date,
+        reason=f"{method}: {reason}",
+        raw=doc.model_dump(mode="json"),
     )
 
 

@@ -39,10 +39,16 @@ from django.utils import timezone
 from payroll.dates import day_start
 from payroll.dates import days as days_between
 from sync.engine import history, runs, unchanged
-from sync.engine.documents import UNRESOLVED_STOCK, FactRow, cheque_fact, wholesale_fact
+from sync.engine.documents import UNRESOLVED_STOCK, DocumentError, FactRow, cheque_fact, wholesale_fact
 from sync.engine.facts import facts_window_replace
 from sync.engine.locate import StockLocator
-from sync.engine.quarantine import Quarantined, quarantine_day_replace, quarantine_upsert, quarantined_from
+from sync.engine.quarantine import (
+    Quarantined,
+    quarantine_day_replace,
+    quarantine_upsert,
+    quarantined_document,
+    quarantined_from,
+)
 from sync.models import SalesFact, SellerMapping, StockMapping, SyncRun
 from sync.regos.client import ListingPage, RegosClient
 from sync.regos.errors import RegosListingChanged
@@ -88,7 +94,8 @@ class _Stream:
     day it holds, and ``rows_of`` parses it only if one of those days has to be written.
     """
 
-    def __init__(self, pages: Iterator[ListingPage[Any]], to_rows: Callable[[list[Any]], Iterable[FactRow]],
+    def __init__(self, pages: Iterator[ListingPage[Any]],
+                 to_rows: Callable[[list[Any]], Iterable[FactRow | Quarantined]],
                  memo: unchanged.PageMemo | None, on_page: Callable[[], None], *, kind: str,
                  undated: list[Quarantined]) -> None:
         self.chain = ""
@@ -429,9 +436,15 @@ class RangeSync:
                 self._note_users(cheque.seller, cheque.cashier)
                 yield row
 
-    def _wholesale_rows(self, page: list[DocWholeSale] | list[DocWholeSaleReturn]) -> Iterator[FactRow]:
+    def _wholesale_rows(self, page: list[DocWholeSale] | list[DocWholeSaleReturn]) -> Iterator[FactRow | Quarantined]:
         for doc in page:
-            row = wholesale_fact(doc)
+            try:
+                row = wholesale_fact(doc)
+            except DocumentError as exc:
+                # Parsed, but not worth a figure (a foreign currency without a rate): quarantined, like a
+                # document that does not parse.
+                yield quarantined_document(doc=doc, reason=f"{type(doc).__name__}: {exc}")
+                continue
             if row is not None:
                 self._stock_names.setdefault(doc.stock.id, doc.stock.name)
                 # REGOS sends no seller on returns from partners.
