@@ -300,16 +300,18 @@ class WebhookEventAdmin(ReadOnlyAdmin):
 # --- quarantine ----------------------------------------------------------------------------------
 
 class QuarantineRunFilter(admin.SimpleListFilter):
-    """``?run=<id>``: the documents a run quarantined (linked from the run page; no list of runs shown)."""
+    """``?run=<id>``: the documents a run last saw (linked from the run page); lists the runs holding some."""
 
     title = _("sync run")
     parameter_name = "run"
 
     def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
-        return []
+        run_ids = QuarantinedDocument.objects.exclude(last_run=None).values_list("last_run_id", flat=True)
+        runs = SyncRun.objects.filter(pk__in=set(run_ids)).order_by("-created_at")[:20]
+        return [(str(run.pk), date_format(run.created_at, "SHORT_DATETIME_FORMAT")) for run in runs]
 
     def has_output(self) -> bool:
-        return False
+        return True  # the filter must apply to a ?run= link even when no run is listed
 
     def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
         if self.value() is None:

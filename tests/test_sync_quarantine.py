@@ -13,6 +13,7 @@ one cheque on D3 added here.
 
 from __future__ import annotations
 
+import uuid
 from io import StringIO
 
 import pytest
@@ -186,6 +187,8 @@ def test_the_run_page_health_and_history_show_the_incomplete_day(server, admin_u
     listing = client.get(reverse("admin:sync_quarantineddocument_changelist"), {"run": str(run.pk)})
     assert listing.status_code == 200 and "c-10" in listing.content.decode()
     assert "amount" in listing.content.decode()
+    other_run = client.get(reverse("admin:sync_quarantineddocument_changelist"), {"run": str(uuid.uuid4())})
+    assert other_run.status_code == 200 and "c-10" not in other_run.content.decode()
     other_day = client.get(reverse("admin:sync_quarantineddocument_changelist"),
                            {"business_date": D1.isoformat()}).content.decode()
     assert "c-10" not in other_day
@@ -287,3 +290,24 @@ def test_a_shipment_without_a_usable_rate_is_quarantined_and_cleared_once_gone(s
     sync()
     assert not QuarantinedDocument.objects.exists()
     assert history_table() == COMPLETE
+
+
+def test_the_quarantine_list_is_read_only_and_accountants_may_read_it(server, admin_user, accountant) -> None:  # type: ignore[no-untyped-def]
+    server.set_fault_plan(CORRUPT_C10)
+    sync()
+    held = QuarantinedDocument.objects.get()
+    admin = Client(HTTP_ACCEPT_LANGUAGE="en")
+    admin.force_login(admin_user)
+
+    assert admin.get(reverse("admin:sync_quarantineddocument_add")).status_code == 403
+    assert admin.post(reverse("admin:sync_quarantineddocument_delete", args=[held.pk])).status_code == 403
+    change = reverse("admin:sync_quarantineddocument_change", args=[held.pk])
+    assert admin.post(change, {"reason": "x"}).status_code == 403
+    assert QuarantinedDocument.objects.get().reason == held.reason
+
+    reader = Client(HTTP_ACCEPT_LANGUAGE="en")
+    reader.force_login(accountant)
+    listing = reverse("admin:sync_quarantineddocument_changelist")
+    assert "c-10" in reader.get(listing).content.decode()
+    # A bad ?run= value shows nothing rather than failing.
+    assert "c-10" not in reader.get(listing, {"run": "nope"}).content.decode()
