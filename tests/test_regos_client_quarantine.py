@@ -93,3 +93,10 @@ def test_get_cheques_with_a_rejected_list_sets_aside_without_it_fails():
     assert [r.regos_id for r in rejected] == ["b"]
     with pytest.raises(RegosResponseError, match=r"result\[1\]\.amount"):
         client.get_cheques(["a", "b"])
+
+
+def test_a_date_far_out_of_range_is_an_invalid_field_not_a_crash():
+    rows = [{"uuid": "far", "date": 10**20, "status": "Closed", "session": "s", "amount": 1}]
+    valid, [bad] = parse_rows(DocCheque, rows, method="DocCheque/Get")
+    assert valid == [] and bad.date is None
+    assert bad.reason == "DocCheque/Get: result[0].date: Value error, unix seconds out of range: 10" + "0" * 20

@@ -132,7 +132,7 @@ class _Stream:
         for row in rejected:
             item = quarantined_from(kind=self._kind, row=row)
             if item.occurred_at is None:
-                self._undated.append(item)  # no date anywhere on the page: no day to hold it
+                self._undated.append(item)  # its date is unreadable: no day to hold it
             else:
                 items.append(item)
         items.sort(key=_when)  # stable: the page's own order among equal times
