@@ -99,4 +99,4 @@ def test_a_date_far_out_of_range_is_an_invalid_field_not_a_crash():
     rows = [{"uuid": "far", "date": 10**20, "status": "Closed", "session": "s", "amount": 1}]
     valid, [bad] = parse_rows(DocCheque, rows, method="DocCheque/Get")
     assert valid == [] and bad.date is None
-    assert bad.reason == "DocCheque/Get: result[0].date: Value error, unix seconds out of range: 10" + "0" * 20
+    assert bad.reason == "DocCheque/Get: result[0].date: Value error, unix seconds out of range: 1" + "0" * 20
