@@ -17,6 +17,7 @@ Amounts stay Decimal up to the moment they become text; only chart coordinates a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Context, Decimal
@@ -164,13 +165,14 @@ class RowLine:
     employee_name: str  # "" for unassigned
     employee_key: str
     figures: FigureTexts
+    quarantined: int = 0  # documents of the day quarantined: the day's figures are incomplete
 
     @property
     def is_unassigned(self) -> bool:
         return self.employee_key == UNASSIGNED
 
 
-def row_line(row: HistoryRow, printer: Printer) -> RowLine:
+def row_line(row: HistoryRow, printer: Printer, *, quarantined: int = 0) -> RowLine:
     return RowLine(
         date=row.date,
         day=printer.day(row.date),
@@ -178,7 +180,26 @@ def row_line(row: HistoryRow, printer: Printer) -> RowLine:
         employee_name=row.employee_name,
         employee_key=row.employee_key,
         figures=FigureTexts.of(row.figures, printer),
+        quarantined=quarantined,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class IncompleteDay:
+    """A day of the range whose figures lack quarantined documents, and where to see them."""
+
+    date: date
+    day: str
+    quarantined: int
+    url: str  # the quarantine list of that day ("" without the permission to see it)
+
+
+def incomplete_days(days: Mapping[date, int], printer: Printer, *, url: str) -> list[IncompleteDay]:
+    return [
+        IncompleteDay(date=day, day=printer.day(day), quarantined=count,
+                      url=f"{url}?business_date={day.isoformat()}" if url else "")
+        for day, count in days.items()
+    ]
 
 
 # --------------------------------------------------------------------------- the chart (server-side SVG)

@@ -25,6 +25,7 @@ from django.db.models import QuerySet
 from payroll.dates import days, month_bounds
 from payroll.models import UNASSIGNED, Branch, DailySalesHistory, Employee
 from sync.engine.history import attributed_user
+from sync.engine.quarantine import incomplete_days
 from sync.models import SalesFact, SellerMapping, StockMapping
 
 SaleType = Literal["retail", "wholesale"]
@@ -369,6 +370,12 @@ def history_overview(
         daily=DailyTotals(days=all_days, series=series),
         employee_branches=employee_branches,
     )
+
+
+def history_incomplete_days(*, date_from: date, date_to: date) -> dict[date, int]:
+    """Days of the range written without documents REGOS sent unusable (quarantined), with how many:
+    their figures lack those documents until a sync finds them usable."""
+    return incomplete_days(date_from=date_from, date_to=date_to)
 
 
 def history_totals(*, date_from: date, date_to: date, **filters: Unpack[HistoryFilters]) -> Figures:

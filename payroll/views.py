@@ -82,6 +82,7 @@ def history(request: HttpRequest) -> HttpResponse:
     sale_type = filters.get("sale_type")
     query = form.query_string()
     overview = selectors.history_overview(date_from=first, date_to=last, **filters)
+    incomplete = selectors.history_incomplete_days(date_from=first, date_to=last)
     rows = selectors.history_rows(date_from=first, date_to=last, **filters)
     page = CountedPaginator(rows, ROWS_PER_PAGE, count=overview.rows).get_page(request.GET.get("page"))
     form.show_effective_filters()
@@ -95,17 +96,25 @@ def history(request: HttpRequest) -> HttpResponse:
         sale_type=sale_type,
         page_obj=page,
         rows=[
-            (presenters.row_line(row, printer), _facts_url(row, query))
+            (presenters.row_line(row, printer, quarantined=incomplete.get(row.date, 0)), _facts_url(row, query))
             for row in selectors.as_history_rows(page.object_list, sale_type=sale_type)
         ],
         overview=overview,
         tables=presenters.history_tables(overview, printer),
+        incomplete_days=presenters.incomplete_days(incomplete, printer, url=_quarantine_url(request)),
         chart=presenters.history_chart(overview.daily, printer),
         query=query,
         **_export_links(request, query),
         **_mapping_links(request),
     )
     return render(request, "payroll/history.html", context)
+
+
+def _quarantine_url(request: HttpRequest) -> str:
+    """The quarantined documents' list, for users allowed to see it (accountants are)."""
+    if request.user.has_perm("sync.view_quarantineddocument"):
+        return reverse("admin:sync_quarantineddocument_changelist")
+    return ""
 
 
 class CountedPaginator(Paginator):
@@ -208,6 +217,10 @@ def history_facts(request: HttpRequest, day: str, branch_id: UUID, employee_key:
         employee=employee,
         row_figures=selectors.Figures.from_values(vars(record)) if record else None,
         facts_figures=selectors.facts_figures(facts),
+        incomplete_days=presenters.incomplete_days(
+            selectors.history_incomplete_days(date_from=business_day, date_to=business_day),
+            presenters.Printer(), url=_quarantine_url(request),
+        ),
         facts=[(fact, user_names.get(fact.attributed_user_id, "")) for fact in facts],
         back_url=f"{reverse('reports:history')}?{back_query}" if back_query else reverse("reports:history"),
         **_mapping_links(request),

@@ -19,7 +19,15 @@ from django.utils.translation import ngettext
 from payroll.admin import money
 from regos_admin.admin_lookups import FilterLookupsOnly
 from sync import services
-from sync.models import MappingAudit, SalesFact, SellerMapping, StockMapping, SyncRun, WebhookEvent
+from sync.models import (
+    MappingAudit,
+    QuarantinedDocument,
+    SalesFact,
+    SellerMapping,
+    StockMapping,
+    SyncRun,
+    WebhookEvent,
+)
 from sync.views import retry_request, sync_now_context
 
 
@@ -62,7 +70,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("status"), ordering="status")
     def status_display(self, obj: SyncRun) -> str:
-        return status_badge(obj.status, obj.get_status_display())
+        return status_badge("warnings" if obj.has_warnings else obj.status, obj.status_label)
 
     @admin.display(description=_("business days"), ordering="date_from")
     def range_display(self, obj: SyncRun) -> str:
@@ -287,4 +295,61 @@ class WebhookEventAdmin(ReadOnlyAdmin):
         import json
 
         text = json.dumps(obj.payload, ensure_ascii=False, indent=2, default=str)
+        return format_html("<pre>{}</pre>", text)
+
+
+# --- quarantine ----------------------------------------------------------------------------------
+
+class QuarantineRunFilter(admin.SimpleListFilter):
+    """``?run=<id>``: the documents a run last saw (linked from the run page); lists the runs holding some."""
+
+    title = _("sync run")
+    parameter_name = "run"
+
+    def lookups(self, request, model_admin):  # type: ignore[no-untyped-def]
+        run_ids = QuarantinedDocument.objects.exclude(last_run=None).values_list("last_run_id", flat=True)
+        runs = SyncRun.objects.filter(pk__in=set(run_ids)).order_by("-created_at")[:20]
+        return [(str(run.pk), date_format(run.created_at, "SHORT_DATETIME_FORMAT")) for run in runs]
+
+    def has_output(self) -> bool:
+        return True  # the filter must apply to a ?run= link even when no run is listed
+
+    def queryset(self, request, queryset):  # type: ignore[no-untyped-def]
+        if self.value() is None:
+            return queryset
+        run_id = _uuid_or_none(self.value() or "")
+        return queryset.filter(last_run_id=run_id) if run_id is not None else queryset.none()
+
+
+@admin.register(QuarantinedDocument)
+class QuarantinedDocumentAdmin(ReadOnlyAdmin):
+    """Documents REGOS sent in a shape the figures cannot use: kept as received, cleared by the sync itself."""
+
+    list_display = [
+        "document_display", "business_date", "reason", "first_seen_at", "last_seen_at", "run_display",
+    ]
+    list_filter = ["source_kind", "business_date", QuarantineRunFilter]
+    search_fields = ["regos_id", "reason"]
+    date_hierarchy = "business_date"
+    list_select_related = ["last_run"]
+    exclude = ["raw"]
+    readonly_fields = ["raw_display"]
+    list_per_page = 100
+
+    @admin.display(description=_("document"), ordering="regos_id")
+    def document_display(self, obj: QuarantinedDocument) -> str:
+        return f"{obj.get_source_kind_display()} {obj.regos_id}"
+
+    @admin.display(description=_("last seen by"))
+    def run_display(self, obj: QuarantinedDocument) -> str:
+        if obj.last_run_id is None:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("sync_panel:run", args=[obj.last_run_id]),
+                           date_format(obj.last_run.created_at, "SHORT_DATETIME_FORMAT"))
+
+    @admin.display(description=_("document as received"))
+    def raw_display(self, obj: QuarantinedDocument) -> str:
+        import json
+
+        text = json.dumps(obj.raw, ensure_ascii=False, indent=2, default=str)
         return format_html("<pre>{}</pre>", text)

@@ -34,6 +34,14 @@ Definitions (chosen to be simple to explain and hard to fool):
   MongoDB, without transactions, such a day's history may be a mix of old and new rows until a sync of
   the day repairs it; the daily schedule reaches back to them). Listed in the JSON, no 503 by itself.
 
+- **Incomplete days**: business days written without a document REGOS sent in a shape the figures
+  cannot use (``QuarantinedDocument``; see ``sync.engine.quarantine``), with how many, plus
+  ``quarantined_documents`` (all of them, including those whose date is unreadable and so have no day).
+  Reported in the JSON and on the admin index, **no 503**: 503 means "the sync is not running" — the
+  thing an external monitor pages someone for — while a quarantined document is a data problem in
+  REGOS that the admin fixes there (the next sync clears it by itself), and every other figure is
+  fresh. A monitor that must alert on it reads ``data_complete``.
+
 The JSON never contains the integration key, URLs or error texts (the endpoint is public).
 """
 
@@ -54,8 +62,9 @@ from django.views.decorators.http import require_GET
 from payroll.dates import business_date, lookback_window
 from payroll.dates import today as tashkent_today
 from payroll.models import Branch
+from sync.engine.quarantine import incomplete_days
 from sync.inbox import kv_get, parse_stamp
-from sync.models import DirtyDay, HistoryDay, SalesFact, StockMapping, SyncRun, WebhookEvent
+from sync.models import DirtyDay, HistoryDay, QuarantinedDocument, SalesFact, StockMapping, SyncRun, WebhookEvent
 from sync.schedule import HEARTBEAT_KEY, SCHEDULE_ERROR_KEY
 
 WORKER_ALIVE_WITHIN = timedelta(minutes=5)
@@ -88,6 +97,9 @@ class Health:
     failing: bool = False
     # Days a killed sync left half-written ("rebuilding"); the next sync of those days repairs them.
     days_rebuilding: list[date] = field(default_factory=list)
+    # Business day → documents quarantined on it; and all quarantined documents (dated or not).
+    incomplete_days: dict[date, int] = field(default_factory=dict)
+    quarantined_documents: int = 0
 
     @property
     def ok(self) -> bool:
@@ -112,6 +124,11 @@ class Health:
             "worker": {"alive": self.worker_alive, "last_heartbeat_at": iso(self.worker_heartbeat_at)},
             "webhook": {"last_event_at": iso(self.last_event_at), "dirty_days": self.dirty_days},
             "days_rebuilding": [iso(day) for day in self.days_rebuilding],
+            "data_complete": self.quarantined_documents == 0,
+            "quarantined_documents": self.quarantined_documents,
+            "incomplete_days": [
+                {"date": iso(day), "quarantined": count} for day, count in self.incomplete_days.items()
+            ],
         }
 
 
@@ -215,6 +232,8 @@ def health_get(*, now: datetime | None = None) -> Health:
             HistoryDay.objects.filter(state=HistoryDay.State.REBUILDING).order_by("date")
             .values_list("date", flat=True)[:31]
         ),
+        incomplete_days=dict(list(incomplete_days().items())[:31]),
+        quarantined_documents=QuarantinedDocument.objects.count(),
     )
 
 
@@ -307,11 +326,14 @@ class IndexHealth:
     failure: FailureBanner | None
     silent: list[SilentBranch]
     worker_alive: bool
+    quarantined: int = 0  # documents REGOS sent that the sync could not use (their days are incomplete)
+    incomplete_days: int = 0
 
 
 def index_health_get() -> IndexHealth:
     return IndexHealth(failure=failure_banner_get(), silent=silent_branches_get(),
-                       worker_alive=worker_alive())
+                       worker_alive=worker_alive(), quarantined=QuarantinedDocument.objects.count(),
+                       incomplete_days=len(incomplete_days()))
 
 
 # --- the endpoint ----------------------------------------------------------------------------------

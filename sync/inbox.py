@@ -406,23 +406,37 @@ def _refetch_days(days: Sequence[date], claimed_at: datetime) -> set[date]:
     wanted: dict[str, set[str]] = {}
     for action, doc_id in rows:
         wanted.setdefault(ACTIONS[action][0], set()).add(doc_id)
-    from sync.regos.client import RegosClient
+    from sync.engine.quarantine import quarantine_upsert, quarantined_from
+    from sync.regos.client import RegosClient, RejectedRow
     from sync.regos.errors import RegosError
 
     found: set[date] = set()
+    rejected: dict[str, list[RejectedRow]] = {}
     try:
         with RegosClient.from_settings() as client:
             if wanted.get(Kind.CHEQUE):
-                found |= {business_date(d.date) for d in client.get_cheques(sorted(wanted[Kind.CHEQUE]))}
+                bad = rejected.setdefault(Kind.CHEQUE, [])
+                found |= {business_date(d.date) for d in client.get_cheques(sorted(wanted[Kind.CHEQUE]), rejected=bad)}
             if wanted.get(Kind.WHOLESALE):
                 ids = sorted(int(i) for i in wanted[Kind.WHOLESALE])
-                found |= {business_date(d.date) for d in client.get_wholesales(ids)}
+                bad = rejected.setdefault(Kind.WHOLESALE, [])
+                found |= {business_date(d.date) for d in client.get_wholesales(ids, rejected=bad)}
             if wanted.get(Kind.WHOLESALE_RETURN):
                 ids = sorted(int(i) for i in wanted[Kind.WHOLESALE_RETURN])
-                found |= {business_date(d.date) for d in client.get_wholesale_returns(ids)}
+                bad = rejected.setdefault(Kind.WHOLESALE_RETURN, [])
+                found |= {business_date(d.date) for d in client.get_wholesale_returns(ids, rejected=bad)}
     except RegosError as exc:
         # The dirty days themselves are still re-synced, and the daily sync covers the rest.
         logger.warning("re-fetching %d webhook document(s) failed: %s", len(rows), exc)
+    # A document REGOS sends unusable is quarantined, not a failed re-fetch; its day (when its date is
+    # readable) is re-synced with the others, and that sync keeps or clears the quarantine.
+    for kind, bad_rows in rejected.items():
+        for row in bad_rows:
+            item = quarantined_from(kind=kind, row=row)
+            quarantine_upsert(item=item, run_id=None)
+            if item.business_date is not None:
+                found.add(item.business_date)
+            logger.warning("webhook document %s %s quarantined: %s", kind, item.regos_id, item.reason)
     return found
 
 

@@ -215,6 +215,9 @@ class SyncRun(models.Model):
     facts_updated = models.PositiveIntegerField(_("facts updated"), default=0)
     facts_removed = models.PositiveIntegerField(_("facts removed"), default=0)
     history_rows_written = models.PositiveIntegerField(_("history rows written"), default=0)
+    # Documents of the run's days that REGOS sent in a shape we cannot use (see QuarantinedDocument):
+    # a run that succeeded with some is shown "succeeded with warnings".
+    quarantined = models.PositiveIntegerField(_("documents quarantined"), default=0)
     days_total = models.PositiveIntegerField(_("days"), default=0)
     days_done = models.PositiveIntegerField(_("days done"), default=0)
     progress = models.JSONField(_("per-day progress"), default=list, blank=True)
@@ -250,6 +253,17 @@ class SyncRun(models.Model):
             ) % {"count": int(count), "status": status}
             for status, count in sorted(counts.items(), key=lambda item: (-int(item[1]), item[0]))
         ]
+
+    @property
+    def has_warnings(self) -> bool:
+        return self.status == self.Status.SUCCEEDED and self.quarantined > 0
+
+    @property
+    def status_label(self) -> str:
+        """The status as shown to people: a success that quarantined documents says so."""
+        if self.has_warnings:
+            return str(_("succeeded with warnings"))
+        return str(self.get_status_display())
 
     @property
     def duration(self):  # type: ignore[no-untyped-def]
@@ -308,6 +322,42 @@ class SalesFact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_source_kind_display()} {self.code or self.regos_id}"
+
+
+class QuarantinedDocument(models.Model):
+    """A REGOS document the sync could not use (a field the figures need is missing or unreadable).
+
+    Kept as received, one row per document (natural key: kind + REGOS id; a row without a readable id
+    is keyed by the hash of its body). Its business day is written without it and shown *incomplete*
+    until a sync of that day no longer finds it broken: the row is then deleted by that sync (a row
+    without a day is deleted once its document parses again, or by an admin).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    source_kind = models.CharField(_("document kind"), max_length=20, choices=SalesFact.Kind.choices)
+    regos_id = models.CharField(_("REGOS id"), max_length=64)
+    method = models.CharField(_("REGOS method"), max_length=64)
+    # Empty when the document's date is unreadable: which day lacks it is then unknown.
+    business_date = models.DateField(_("business day"), null=True, blank=True)
+    reason = models.TextField(_("reason"))
+    raw = models.JSONField(_("document as received"), default=dict, blank=True)
+    first_seen_at = models.DateTimeField(_("first seen"), auto_now_add=True)
+    last_seen_at = models.DateTimeField(_("last seen"))
+    last_run = models.ForeignKey(
+        SyncRun, verbose_name=_("last seen by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["business_date", "source_kind", "regos_id"]
+        verbose_name = _("quarantined document")
+        verbose_name_plural = _("quarantined documents")
+        constraints = [
+            models.UniqueConstraint(fields=["source_kind", "regos_id"], name="quarantine_one_per_document")
+        ]
+        indexes = [models.Index(fields=["business_date"], name="quarantine_day")]
+
+    def __str__(self) -> str:
+        return f"{self.get_source_kind_display()} {self.regos_id}"
 
 
 class SyncGate(models.Model):

@@ -13,8 +13,9 @@ from django.db.models import Count, QuerySet
 from payroll.models import UNASSIGNED, DailySalesHistory
 from sync.engine.history import Mappings, attributed_user
 from sync.engine.mappings import fact_days_for_stock, fact_days_for_user
+from sync.engine.quarantine import incomplete_days
 from sync.engine.runs import run_is_stale
-from sync.models import HistoryDay, SalesFact, SellerMapping, StockMapping, SyncRun
+from sync.models import HistoryDay, QuarantinedDocument, SalesFact, SellerMapping, StockMapping, SyncRun
 
 __all__ = [
     "UnmappedStock",
@@ -23,6 +24,8 @@ __all__ = [
     "fact_days_for_stock",
     "fact_days_for_user",
     "facts_for_history_row",
+    "incomplete_days",
+    "quarantine_undated_count",
     "sync_run_active",
     "sync_run_get",
     "sync_run_is_stale",
@@ -30,6 +33,11 @@ __all__ = [
     "unassigned_users",
     "unmapped_stocks",
 ]
+
+
+def quarantine_undated_count() -> int:
+    """Quarantined documents whose date is unreadable (no day can be marked incomplete for them)."""
+    return QuarantinedDocument.objects.filter(business_date=None).count()
 
 
 def sync_run_get(*, run_id: uuid.UUID | str) -> SyncRun | None:

@@ -155,6 +155,7 @@ class DayProgress:
     status: str
     label: str
     documents: int
+    quarantined: int = 0  # documents of the day quarantined now: the day's figures are incomplete
 
 
 def _day_label(status: str) -> str:
@@ -168,7 +169,8 @@ def _day_label(status: str) -> str:
     return labels.get(status, status)
 
 
-def _progress(run: SyncRun) -> list[DayProgress]:
+def _progress(run: SyncRun, incomplete: dict[date, int] | None = None) -> list[DayProgress]:
+    incomplete = incomplete or {}
     rows = []
     for item in run.progress if isinstance(run.progress, list) else []:
         if not isinstance(item, dict):
@@ -183,7 +185,8 @@ def _progress(run: SyncRun) -> list[DayProgress]:
             documents = int(item.get("documents") or 0)
         except (TypeError, ValueError):
             documents = 0
-        rows.append(DayProgress(day, status, _day_label(status), documents))
+        held = incomplete.get(day, 0) if isinstance(day, date) else 0
+        rows.append(DayProgress(day, status, _day_label(status), documents, held))
     return rows
 
 
@@ -211,7 +214,8 @@ def _run_status(run: SyncRun) -> dict[str, object]:
     return {
         "id": str(run.pk),
         "status": run.status,
-        "status_label": run.get_status_display(),
+        "status_label": run.status_label,
+        "quarantined": run.quarantined,
         "active": run.is_active,
         "stamp": _stamp(run),
         "days_done": run.days_done,
@@ -236,10 +240,13 @@ def _run_status(run: SyncRun) -> dict[str, object]:
 def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     _require(request, VIEW_RUNS, RUN_SYNC, any_of=True)
     run = get_object_or_404(SyncRun.objects.select_related("triggered_by", "branch", "retry_of"), pk=run_id)
+    incomplete = selectors.incomplete_days(date_from=run.date_from, date_to=run.date_to)
     return _page(
         request, "sync/run_detail.html", _("Sync run"),
         run=run,
-        days=_progress(run),
+        days=_progress(run, incomplete),
+        incomplete_days=sum(1 for count in incomplete.values() if count),
+        quarantine_url=reverse("admin:sync_quarantineddocument_changelist"),
         percent=_percent(run),
         duration=_duration(run),
         can_retry=request.user.has_perm(RUN_SYNC) and run.status in RETRYABLE,

@@ -71,6 +71,7 @@ def test_method_scoped_rules_count_only_that_method_and_first_rule_wins():
     "11:wrongtype;12:access",
     "DocCheque/Get#2:stuck-offset; every=10:shrink-total=3; 1-4:amount-string; 5+:amount-missing",
     "1:error=1008;2:empty-page;3:cut;4:http401;5:shrink-total",
+    "DocCheque/Get#*:amount-letters=8; DocWholeSale/Get#1:date-garbage; 3:amount-letters",
     "",
 ])
 def test_valid_plans_parse(spec):
@@ -211,6 +212,17 @@ def test_amount_string_and_missing(regos_server, regos_http):
     assert "amount" not in missing[0] and missing[1]["amount"] == Decimal("185001.10")
     lines = envelope(gateway_post(regos_http, server, "ChequeItemOperation/Get", {"doc_sale_uuid": "c0"}))
     assert lines["ok"] is True  # line items carry no "amount": unchanged
+
+
+def test_one_corrupt_document(regos_server, regos_http):
+    server = regos_server(world(), fault_plan="1:amount-letters=2;2:date-garbage;3:amount-letters=99")
+    letters = envelope(cheques(regos_http, server))["result"]
+    # Only the 2nd document changes; the others keep their exact amounts.
+    assert [c["amount"] for c in letters[:3]] == [Decimal("185000.10"), "abc", Decimal("185002.10")]
+    garbage = envelope(cheques(regos_http, server))["result"]
+    assert garbage[0]["date"] == "not a time" and isinstance(garbage[1]["date"], int)
+    beyond = envelope(cheques(regos_http, server))["result"]  # fewer than 99 documents: nothing changes
+    assert all(not isinstance(c["amount"], str) for c in beyond)
 
 
 def test_page_faults_reach_batch_steps(regos_server, regos_http):

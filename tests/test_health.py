@@ -267,3 +267,27 @@ def test_health_selector_counts_dirty_days_and_last_event(db) -> None:
     health = health_get(now=NOW)
     assert health.dirty_days == 1
     assert health.last_event_at is None
+
+
+def test_quarantined_documents_are_reported_but_keep_200(branches, client: Client) -> None:
+    """A quarantined document is a data problem shown to the admin, not a stopped sync: no 503."""
+    from sync.models import QuarantinedDocument
+
+    run("succeeded", date(2026, 11, 23), date(2026, 11, 25), started=at(date(2026, 11, 25), 23, 59))
+    status, body = get_health(client, NOW)
+    assert (status, body["data_complete"], body["quarantined_documents"], body["incomplete_days"]) == (
+        200, True, 0, [])
+
+    for regos_id, day in (("c-1", date(2026, 11, 24)), ("c-2", date(2026, 11, 24)), ("c-3", date(2026, 11, 25))):
+        QuarantinedDocument.objects.create(source_kind="cheque", regos_id=regos_id, method="DocCheque/Get",
+                                           business_date=day, reason="amount: not a number", last_seen_at=NOW)
+    QuarantinedDocument.objects.create(source_kind="wholesale", regos_id="77", method="DocWholeSale/Get",
+                                       business_date=None, reason="date: not a time", last_seen_at=NOW)
+
+    status, body = get_health(client, NOW)
+    assert status == 200 and body["status"] == "ok"
+    assert body["data_complete"] is False
+    assert body["quarantined_documents"] == 4  # the undated one too
+    assert body["incomplete_days"] == [
+        {"date": "2026-11-24", "quarantined": 2}, {"date": "2026-11-25", "quarantined": 1},
+    ]

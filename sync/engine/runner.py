@@ -11,6 +11,10 @@ new and every other day fully old (and flagged "rebuilding" if it was cut mid-wa
 Days without any document are flushed too: their facts are cleared and their history emptied.
 After the last day the Branch month-to-date and Employee latest-day totals are recomputed.
 
+A document REGOS sent in a shape the figures cannot use is quarantined (``sync.engine.quarantine``): it
+stands in the stream at its date, its day is written without it and gets no digest (the next sync reads
+it again), and the run counts it — one odd document never stops the run.
+
 A day whose REGOS answers are byte for byte those it was last written from is left alone
 (``sync.engine.unchanged``): answers seen before stand in the stream as one ``_KnownDay`` per day
 they hold, and are parsed only if such a day must be written after all.
@@ -35,9 +39,16 @@ from django.utils import timezone
 from payroll.dates import business_date, day_start
 from payroll.dates import days as days_between
 from sync.engine import history, runs, unchanged
-from sync.engine.documents import UNRESOLVED_STOCK, FactRow, cheque_fact, wholesale_fact
+from sync.engine.documents import UNRESOLVED_STOCK, DocumentError, FactRow, cheque_fact, wholesale_fact
 from sync.engine.facts import facts_window_replace
 from sync.engine.locate import StockLocator
+from sync.engine.quarantine import (
+    Quarantined,
+    quarantine_day_replace,
+    quarantine_upsert,
+    quarantined_document,
+    quarantined_from,
+)
 from sync.models import SalesFact, SellerMapping, StockMapping, SyncRun
 from sync.regos.client import ListingPage, RegosClient
 from sync.regos.errors import RegosListingChanged
@@ -63,6 +74,7 @@ class DayReport:
     removed: int = 0
     history_rows: int = 0  # rows the day has afterwards
     history_written: int = 0
+    quarantined: int = 0  # documents of the day REGOS sent in a shape we cannot use (the day is incomplete)
     # "followed": a day finished by another process, only its document count known;
     # "unchanged": REGOS answered exactly as when the day was written, nothing was read or written.
     status: str = "done"
@@ -82,37 +94,62 @@ class _Stream:
     day it holds, and ``rows_of`` parses it only if one of those days has to be written.
     """
 
-    def __init__(self, pages: Iterator[ListingPage[Any]], to_rows: Callable[[list[Any]], Iterable[FactRow]],
-                 memo: unchanged.PageMemo | None, on_page: Callable[[], None]) -> None:
+    def __init__(self, pages: Iterator[ListingPage[Any]],
+                 to_rows: Callable[[list[Any]], Iterable[FactRow | Quarantined]],
+                 memo: unchanged.PageMemo | None, on_page: Callable[[], None], *, kind: str,
+                 undated: list[Quarantined]) -> None:
         self.chain = ""
         self._pages = pages
         self._to_rows = to_rows
         self._memo = memo
         self._on_page = on_page
-        self._parsed: dict[int, tuple[ListingPage[Any], list[FactRow]]] = {}
+        self._kind = kind
+        self._undated = undated
+        self._parsed: dict[int, tuple[ListingPage[Any], list[FactRow | Quarantined]]] = {}
 
-    def __iter__(self) -> Iterator[FactRow | _KnownDay]:
+    def __iter__(self) -> Iterator[FactRow | Quarantined | _KnownDay]:
         for page in self._pages:
             self._on_page()
             if self._memo is None:
-                yield from self._to_rows(page.rows())
+                yield from self._items(page)
                 continue
             self.chain = unchanged.chain_next(self.chain, page)
             if page.known is not None:
                 for day in page.known.days:
                     yield _KnownDay(day, day_start(day), page, self)
                 continue
-            rows = list(self._to_rows(page.rows()))
-            self._memo.note(page, days=dict.fromkeys(row.business_date for row in rows))
+            rows = self._items(page)
+            # Quarantined documents' days too: a known answer must bring them back to their day's flush.
+            self._memo.note(page, days=dict.fromkeys(row.business_date for row in rows if row.business_date))
             yield from rows
 
-    def rows_of(self, page: ListingPage[Any]) -> list[FactRow]:
+    def _items(self, page: ListingPage[Any]) -> list[FactRow | Quarantined]:
+        """The page's fact rows and, at their time, its quarantined documents (in time order)."""
+        items: list[FactRow | Quarantined] = list(self._to_rows(page.rows()))
+        rejected = page.rejected()
+        if not rejected:
+            return items
+        for row in rejected:
+            item = quarantined_from(kind=self._kind, row=row)
+            if item.occurred_at is None:
+                self._undated.append(item)  # its date is unreadable: no day to hold it
+            else:
+                items.append(item)
+        items.sort(key=_when)  # stable: the page's own order among equal times
+        return items
+
+    def rows_of(self, page: ListingPage[Any]) -> list[FactRow | Quarantined]:
         cached = self._parsed.get(id(page))
         if cached is None:
             if len(self._parsed) >= 4:  # a day's known answers are consecutive: keep the last few
                 self._parsed.pop(next(iter(self._parsed)))
-            cached = self._parsed[id(page)] = (page, list(self._to_rows(page.rows())))
+            cached = self._parsed[id(page)] = (page, self._items(page))
         return cached[1]
+
+
+def _when(item: FactRow | Quarantined) -> datetime:
+    assert item.occurred_at is not None
+    return item.occurred_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,22 +167,31 @@ class _DayBuffer:
     day: date
     rows: dict[tuple[str, str], FactRow] = field(default_factory=dict)
     known: list[_KnownDay] = field(default_factory=list)
+    quarantined: dict[tuple[str, str], Quarantined] = field(default_factory=dict)
 
-    def add(self, row: FactRow | _KnownDay) -> None:
+    def add(self, row: FactRow | Quarantined | _KnownDay) -> None:
         if isinstance(row, _KnownDay):
             self.known.append(row)
+            return
+        if isinstance(row, Quarantined):
+            self.quarantined[row.key] = row
             return
         # Keyed by document: a document seen twice (window boundary overlap) counts once, latest wins.
         self.rows[row.key] = row
 
     def materialized(self) -> dict[tuple[str, str], FactRow]:
-        """The day's rows, those of answers seen before parsed now (rows read this time win)."""
+        """The day's rows, those of answers seen before parsed now (rows read this time win); their
+        quarantined documents join ``quarantined``."""
         if not self.known:
             return self.rows
         rows: dict[tuple[str, str], FactRow] = {}
         for item in self.known:
             for row in item.stream.rows_of(item.page):
-                if row.business_date == self.day:
+                if row.business_date != self.day:
+                    continue
+                if isinstance(row, Quarantined):
+                    self.quarantined.setdefault(row.key, row)
+                else:
                     rows[row.key] = row
         rows.update(self.rows)
         return rows
@@ -158,6 +204,7 @@ def day_flush(
     run_id: uuid.UUID | None,
     mappings: history.Mappings,
     digest: str = "",
+    quarantined: Iterable[Quarantined] = (),
 ) -> DayReport:
     """Write one business day: facts first, history last, the HistoryDay marker around both.
 
@@ -170,6 +217,9 @@ def day_flush(
 
     ``digest``: of the REGOS answers ``rows`` came from (``sync.engine.unchanged``), stored with the
     clean marker; empty when unknown.
+
+    ``quarantined``: the day's documents REGOS sent unusable; they become the day's quarantine (and the
+    day's earlier quarantine of documents now counted or gone is cleared).
     """
     cheques = sum(1 for kind, _ in rows if kind == Kind.CHEQUE)
     wholesale = len(rows) - cheques
@@ -179,6 +229,7 @@ def day_flush(
         # The day's facts are now exactly ``rows``: history is built from them, not read back.
         rebuilt = history.history_day_rebuild(day=day, mappings=mappings, facts=rows.values())
         history.history_day_mark_clean(day=day, synced=True, source=(digest, cheques, wholesale))
+        held = quarantine_day_replace(day=day, items=quarantined, parsed=rows.keys(), run_id=run_id)
     report = DayReport(
         date=day,
         cheques=cheques,
@@ -188,6 +239,7 @@ def day_flush(
         removed=facts.removed,
         history_rows=rebuilt.rows,
         history_written=rebuilt.written,
+        quarantined=held,
         moved_from=facts.moved_from,
         flagged=facts.flagged,
     )
@@ -229,6 +281,7 @@ class RangeSync:
             "facts_updated": 0,
             "facts_removed": 0,
             "history_rows_written": 0,
+            "quarantined": 0,
         }
         self.days_done = 0
         self.stale_days: set[date] = set()  # days outside the flush order whose history must be rebuilt
@@ -247,6 +300,7 @@ class RangeSync:
         # uuids, so a page read twice (window overlap, listing restart) counts each cheque once. Only
         # answers parsed in this run are seen: a day left alone as unchanged adds nothing.
         self._not_counted: dict[str, set[str]] = {}
+        self._undated: list[Quarantined] = []  # quarantined documents no date of their page could place
         self._added = (0, 0)  # (requests, rate-limit waits) already added to the parent run (slices)
 
     # --- the run -------------------------------------------------------------------------------
@@ -288,7 +342,23 @@ class RangeSync:
             # A stream was not sorted: that day was flushed without some of its documents. Fetch it alone.
             log.warning("documents of %s arrived out of order; re-syncing that day", day)
             self._process(day, day)
+        self._quarantine_undated()
         self.settle()
+
+    def _quarantine_undated(self) -> None:
+        """Documents whose page had no readable date at all: kept without a day, counted on the run."""
+        undated = {item.key: item for item in self._undated}
+        self._undated.clear()
+        for item in undated.values():
+            quarantine_upsert(item=item, run_id=self.run.id)
+            log.warning("quarantined %s %s without a business day: %s", item.source_kind, item.regos_id, item.reason)
+        if not undated:
+            return
+        if self.slice_mode:
+            SyncRun.objects.filter(id=self.run.id).update(quarantined=F("quarantined") + len(undated))
+        else:
+            self.counts["quarantined"] += len(undated)
+            runs.run_update(self.run, **self.counts_for_run())
 
     def settle(self) -> None:
         """After the last day — or after a failure, for the days written until then: rebuild history of
@@ -330,6 +400,8 @@ class RangeSync:
         outside = 0
         for row in self._stream(first, last):
             day = row.business_date
+            if day is None:  # never: undated quarantined documents are kept out of the stream
+                continue
             if day < first or day > last:
                 outside += 1  # REGOS period edges: the neighbouring run owns that day
                 continue
@@ -352,17 +424,18 @@ class RangeSync:
         return late
 
     # --- the stream ----------------------------------------------------------------------------
-    def _stream(self, first: date, last: date) -> Iterator[FactRow | _KnownDay]:
+    def _stream(self, first: date, last: date) -> Iterator[FactRow | Quarantined | _KnownDay]:
         memo = self._memo
         self._streams = [
             _Stream(self.client.listing_cheques(first_day=first, last_day=last, memo=memo), self._cheque_rows,
-                    memo, self._heartbeat),
+                    memo, self._heartbeat, kind=Kind.CHEQUE, undated=self._undated),
             _Stream(self.client.listing_wholesales(first_day=first, last_day=last, memo=memo),
-                    self._wholesale_rows, memo, self._heartbeat),
+                    self._wholesale_rows, memo, self._heartbeat, kind=Kind.WHOLESALE, undated=self._undated),
             _Stream(self.client.listing_wholesale_returns(first_day=first, last_day=last, memo=memo),
-                    self._wholesale_rows, memo, self._heartbeat),
+                    self._wholesale_rows, memo, self._heartbeat, kind=Kind.WHOLESALE_RETURN,
+                    undated=self._undated),
         ]
-        return heapq.merge(*self._streams, key=lambda row: row.occurred_at)
+        return heapq.merge(*self._streams, key=lambda row: row.occurred_at)  # type: ignore[arg-type,return-value]
 
     def _cheque_rows(self, page: list[DocCheque]) -> Iterator[FactRow]:
         self.locator.prepare(page)
@@ -375,9 +448,15 @@ class RangeSync:
             elif self.first <= business_date(cheque.date) <= self.last:
                 self._not_counted.setdefault(str(cheque.status), set()).add(cheque.uuid)
 
-    def _wholesale_rows(self, page: list[DocWholeSale] | list[DocWholeSaleReturn]) -> Iterator[FactRow]:
+    def _wholesale_rows(self, page: list[DocWholeSale] | list[DocWholeSaleReturn]) -> Iterator[FactRow | Quarantined]:
         for doc in page:
-            row = wholesale_fact(doc)
+            try:
+                row = wholesale_fact(doc)
+            except DocumentError as exc:
+                # Parsed, but not worth a figure (a foreign currency without a rate): quarantined, like a
+                # document that does not parse.
+                yield quarantined_document(doc=doc, reason=f"{type(doc).__name__}: {exc}")
+                continue
             if row is not None:
                 self._stock_names.setdefault(doc.stock.id, doc.stock.name)
                 # REGOS sends no seller on returns from partners.
@@ -409,14 +488,23 @@ class RangeSync:
                 rows = buffer.materialized()
                 self._discover_mappings(rows)
                 unsettled = self.locator.unsettled
-                if digest and any(
-                    row.stock_id == UNRESOLVED_STOCK or (unsettled and row.session_uuid in unsettled)
-                    for row in rows.values()
+                if digest and (
+                    buffer.quarantined
+                    or any(
+                        row.stock_id == UNRESOLVED_STOCK or (unsettled and row.session_uuid in unsettled)
+                        for row in rows.values()
+                    )
                 ):
-                    digest = ""  # REGOS may resolve the shift (or name its stock) next time: write it again
+                    # A quarantined document may be fixed in REGOS, and REGOS may resolve the shift (or name
+                    # its stock) next time: write the day again next time.
+                    digest = ""
                 report = day_flush(
-                    day=buffer.day, rows=rows, run_id=self.run.id, mappings=history.Mappings.load(), digest=digest
+                    day=buffer.day, rows=rows, run_id=self.run.id, mappings=history.Mappings.load(), digest=digest,
+                    quarantined=buffer.quarantined.values(),
                 )
+                if report.quarantined:
+                    log.warning("%s written without %d quarantined document(s): the day is incomplete",
+                                buffer.day, report.quarantined)
         except Exception:
             self.progress[index] = {
                 "date": buffer.day.isoformat(),
@@ -438,8 +526,10 @@ class RangeSync:
             "date": buffer.day.isoformat(),
             "status": "done",
             "documents": report.documents,
+            "quarantined": report.quarantined,
         }
         self.days_done += not was_done
+        self.counts["quarantined"] += report.quarantined
         self.counts["documents_seen"] += report.documents
         self.counts["facts_inserted"] += report.inserted
         self.counts["facts_updated"] += report.updated
@@ -468,6 +558,7 @@ class RangeSync:
                 facts_updated=F("facts_updated") + report.updated,
                 facts_removed=F("facts_removed") + report.removed,
                 history_rows_written=F("history_rows_written") + report.history_written,
+                quarantined=F("quarantined") + report.quarantined,
             )
         updated = SyncRun.objects.filter(id=self.run.id, status=SyncRun.Status.RUNNING).update(**changes)
         self._added = (requests, waits)

@@ -19,6 +19,10 @@ Behaviour the sync relies on:
   ``RegosTransportError``; an entity that does not match its model -> ``RegosResponseError`` naming
   the field (``DocCheque/Get: result[3].amount: Input should be a valid decimal``). Retrying does
   not change what REGOS stores, so invalid entities are not retried.
+* **Quarantine**: the sync's listings (``listing_*``, and ``get_*`` by ids given a ``rejected`` list)
+  validate row by row: a row that does not match its model is handed back as a ``RejectedRow`` (the
+  row as received, the reason naming the field, its id and date if readable) and the rest of the page
+  is used. One odd document must not stop a sync; every other caller stays strict.
 * **Paging** is lazy (one validated page in memory) and refuses to drop rows silently; a page whose
   paging fields do not add up is read again before the listing fails: see ``RegosClient.iter_listing``.
   It asks for the largest page REGOS gives and learns the server's real cap: see ``_PageSizes``.
@@ -78,6 +82,7 @@ from sync.regos.models import (
     EventPage,
     OperatingCash,
     Stock,
+    UnixTime,
     User,
 )
 from sync.regos.ratelimit import RateLimiter, key_fingerprint, shared_limiter
@@ -137,26 +142,57 @@ class ListingPage[M: BaseModel]:
     come from the memo and pass the same checks as a parsed page's.
     """
 
-    __slots__ = ("request", "digest", "known", "count", "total", "next_offset", "_rows", "_parse")
+    __slots__ = ("request", "digest", "known", "count", "total", "next_offset", "_rows", "_rejected", "_parse")
 
     def __init__(self, *, request: str, digest: str, count: int, total: int | None, next_offset: int | None,
                  known: PageSummary | None = None, rows: list[M] | None = None,
-                 parse: Callable[[], list[M]] | None = None) -> None:
+                 rejected: list[RejectedRow] | None = None,
+                 parse: Callable[[], tuple[list[M], list[RejectedRow]]] | None = None) -> None:
         self.request = request
         self.digest = digest
         self.known = known
-        self.count = count
+        self.count = count  # rows on the page as received, rejected ones included (paging counts them)
         self.total = total  # the answer's own paging fields, as received
         self.next_offset = next_offset
         self._rows = rows
+        self._rejected = rejected if rejected is not None else ([] if rows is not None else None)
         self._parse = parse
 
-    def rows(self) -> list[M]:
+    def _parsed(self) -> None:
         if self._rows is None:
             assert self._parse is not None
-            self._rows = self._parse()
+            self._rows, self._rejected = self._parse()
             self._parse = None
+
+    def rows(self) -> list[M]:
+        """The rows that match the model, in page order."""
+        self._parsed()
+        assert self._rows is not None
         return self._rows
+
+    def rejected(self) -> list[RejectedRow]:
+        """The rows that do not (only a quarantining listing has any)."""
+        self._parsed()
+        assert self._rejected is not None
+        return self._rejected
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    """A listing row that does not match its model: quarantined by the sync instead of failing the page.
+
+    ``raw`` is the row as received (JSON numbers with a fraction as ``Decimal``); ``reason`` names the
+    field (``DocCheque/Get: result[3].amount: Input should be a valid decimal``); ``regos_id`` is its
+    ``uuid`` or ``id`` as text when readable, else ""; ``date`` its date when readable (else None: the
+    sync cannot tell which day lacks it).
+    """
+
+    method: str
+    index: int
+    raw: Any
+    reason: str
+    regos_id: str = ""
+    date: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -328,6 +364,61 @@ def parse_entities[M: BaseModel](model: type[M], rows: Any, *, method: str, wher
     except ValidationError as exc:
         message = _validation_message(method, exc, where, context)
     raise RegosResponseError(message, method=method)
+
+
+_DATE_ADAPTER: TypeAdapter[datetime] = TypeAdapter(UnixTime)
+
+
+def _readable_date(raw: Any) -> datetime | None:
+    if not isinstance(raw, dict) or "date" not in raw:
+        return None
+    try:
+        return _DATE_ADAPTER.validate_python(raw["date"])
+    except (ValidationError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _readable_id(model: type[BaseModel], raw: Any) -> str:
+    if not isinstance(raw, dict):
+        return ""
+    value = raw.get("uuid" if "uuid" in model.model_fields else "id")
+    if isinstance(value, str) and 0 < len(value.strip()) <= 64:
+        return value.strip()
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63:
+        return str(value)
+    return ""
+
+
+def parse_rows[M: BaseModel](model: type[M], rows: list[Any], *, method: str,
+                             context: str = "") -> tuple[list[M], list[RejectedRow]]:
+    """(rows that match ``model``, ``RejectedRow`` for each one that does not), both in page order.
+
+    The whole list is validated at once (the common, clean case costs nothing extra); only when it
+    fails are the failing rows — pydantic names them by index — set aside and the others validated.
+    """
+    adapter = _list_adapter(model)
+    try:
+        return adapter.validate_python(rows), []
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+    by_row: dict[int, list[Any]] = {}
+    for error in errors:
+        loc = error["loc"]
+        if not loc or not isinstance(loc[0], int) or not 0 <= loc[0] < len(rows):
+            # Not about one row: the answer as a whole is unusable.
+            raise RegosResponseError(f"{method}: {_error_path('result', loc)}: {error['msg']}{context}",
+                                     method=method)
+        by_row.setdefault(loc[0], []).append(error)
+    good = [index for index in range(len(rows)) if index not in by_row]
+    valid: list[M] = adapter.validate_python([rows[index] for index in good])
+    rejected = []
+    for index, row_errors in sorted(by_row.items()):
+        first = row_errors[0]
+        more = f" (and {len(row_errors) - 1} more)" if len(row_errors) > 1 else ""
+        reason = f"{method}: {_error_path('result', first['loc'])}: {first['msg']}{more}{context}"
+        rejected.append(RejectedRow(method=method, index=index, raw=rows[index], reason=reason,
+                                    regos_id=_readable_id(model, rows[index]), date=_readable_date(rows[index])))
+    return valid, rejected
 
 
 def parse_entity[M: BaseModel](model: type[M], value: Any, *, method: str, where: str = "result") -> M:
@@ -790,7 +881,8 @@ class RegosClient:
                 yield page.rows()
 
     def iter_listing[M: BaseModel](self, method: str, payload: dict[str, Any], model: type[M], *,
-                                   label: str = "", memo: PageMemo | None = None) -> Iterator[ListingPage[M]]:
+                                   label: str = "", memo: PageMemo | None = None,
+                                   quarantine: bool = False) -> Iterator[ListingPage[M]]:
         """Every answer of a ``limit``/``offset`` listing, empty ones included, fetched lazily.
 
         Asks for the method's page size (``_PageSizes``: ``page_size`` until the server's real cap is
@@ -828,6 +920,9 @@ class RegosClient:
 
         With a ``memo``, each body is hashed (SHA-256): a body the memo knows is paged with the memo's
         paging fields — through the same checks — and parsed only if ``rows()`` is asked for.
+
+        With ``quarantine``, rows that do not match ``model`` are set aside (``ListingPage.rejected``)
+        instead of failing the page; they still count as rows for the paging checks.
         """
         context = f" ({label})" if label else ""
         offset = 0
@@ -835,7 +930,7 @@ class RegosClient:
         while True:
             page, total, next_offset = self._read_page(method, payload, model, offset=offset,
                                                        first_total=first_total, label=label, context=context,
-                                                       memo=memo)
+                                                       memo=memo, quarantine=quarantine)
             if first_total is None:
                 first_total = total
             yield page
@@ -845,7 +940,8 @@ class RegosClient:
 
     def _read_page[M: BaseModel](self, method: str, payload: dict[str, Any], model: type[M], *, offset: int,
                                  first_total: int | None, label: str, context: str,
-                                 memo: PageMemo | None = None) -> tuple[ListingPage[M], int | None, int | None]:
+                                 memo: PageMemo | None = None, quarantine: bool = False,
+                                 ) -> tuple[ListingPage[M], int | None, int | None]:
         """(page, total, next offset or None at the end) of the answer at ``offset``, read again while its
         paging fields do not add up."""
         failures = 0
@@ -882,12 +978,17 @@ class RegosClient:
                 sized = range(known.count)
                 page = ListingPage(request=signature, digest=digest, count=known.count,
                                    total=envelope.get("total"), next_offset=envelope.get("next_offset"), known=known,
-                                   parse=functools.partial(self._parse_known, method, model, content, described))
+                                   parse=functools.partial(self._parse_known, method, model, content, described,
+                                                           quarantine))
             else:
-                rows = parse_entities(model, envelope["result"], method=method, context=described)
-                sized = rows
-                page = ListingPage(request=signature, digest=digest, count=len(rows), total=envelope.get("total"),
-                                   next_offset=envelope.get("next_offset"), rows=rows)
+                result = envelope["result"]
+                if quarantine:
+                    rows, rejected = parse_rows(model, result, method=method, context=described)
+                else:
+                    rows, rejected = parse_entities(model, result, method=method, context=described), []
+                sized = result  # rejected rows are rows of the page too: the paging checks count them
+                page = ListingPage(request=signature, digest=digest, count=len(result), total=envelope.get("total"),
+                                   next_offset=envelope.get("next_offset"), rows=rows, rejected=rejected)
             try:
                 verdict = self._page_verdict(method, payload, envelope, sized, offset=offset, asked=asked,
                                              first_total=first_total, context=context)
@@ -909,10 +1010,13 @@ class RegosClient:
                                 "rows from now on", method, offset, page.count, elapsed, self._timeout_s, shrunk)
             return page, *verdict
 
-    def _parse_known[M: BaseModel](self, method: str, model: type[M], content: bytes, context: str) -> list[M]:
+    def _parse_known[M: BaseModel](self, method: str, model: type[M], content: bytes, context: str,
+                                   quarantine: bool = False) -> tuple[list[M], list[RejectedRow]]:
         """Rows of a body the memo knew (it was parsed and checked when it was first seen)."""
         data = json.loads(content, parse_float=Decimal, parse_constant=_reject_constant)
-        return parse_entities(model, data["result"], method=method, context=context)
+        if quarantine:
+            return parse_rows(model, data["result"], method=method, context=context)
+        return parse_entities(model, data["result"], method=method, context=context), []
 
     def _page_verdict(self, method: str, payload: dict[str, Any], envelope: dict[str, Any], rows: Sized, *,
                       offset: int, asked: int, first_total: int | None, context: str) -> tuple[int | None, int | None]:
@@ -979,21 +1083,27 @@ class RegosClient:
 
     def _period_listing[M: BaseModel](self, method: str, model: type[M], first_day: date, last_day: date,
                                       filters: dict[str, Any], memo: PageMemo | None = None,
-                                      ) -> Iterator[ListingPage[M]]:
+                                      quarantine: bool = False) -> Iterator[ListingPage[M]]:
         for window_first, window_last in month_windows(first_day, last_day):
             start, end = range_bounds_unix(window_first, window_last)
             payload = {"start_date": start, "end_date": end, **filters, "sort_orders": list(SORT_BY_DATE)}
             yield from self.iter_listing(method, payload, model, label=f"{window_first}..{window_last}",
-                                         memo=memo)
+                                         memo=memo, quarantine=quarantine)
 
     def _get_by_ids[M: BaseModel](self, method: str, field_name: str, ids: Sequence[Any],
-                                  model: type[M]) -> list[M]:
+                                  model: type[M], rejected: list[RejectedRow] | None = None) -> list[M]:
+        """Entities by id; with a ``rejected`` list, rows that do not match ``model`` are added to it
+        instead of failing the call."""
         unique = list(dict.fromkeys(ids))
         found: list[M] = []
         for chunk in _chunks(unique, MAX_IDS_PER_REQUEST):
             label = f"{len(chunk)} {field_name}"
-            for page in self.iter_pages(method, {field_name: chunk}, model, label=label):
-                found.extend(page)
+            for page in self.iter_listing(method, {field_name: chunk}, model, label=label,
+                                          quarantine=rejected is not None):
+                if page.count:
+                    found.extend(page.rows())
+                    if rejected is not None:
+                        rejected.extend(page.rejected())
         return found
 
     def _get_all[M: BaseModel](self, method: str, model: type[M],
@@ -1037,33 +1147,36 @@ class RegosClient:
         """Closed cheques like ``iter_cheques``, every answer of every window, empty ones included."""
         month_windows(first_day, last_day)
         return self._period_listing("DocCheque/Get", DocCheque, first_day, last_day,
-                                    {"status": ChequeStatus.CLOSED.value}, memo)
+                                    {"status": ChequeStatus.CLOSED.value}, memo, quarantine=True)
 
     def listing_wholesales(self, *, first_day: date, last_day: date,
                            memo: PageMemo | None = None) -> Iterator[ListingPage[DocWholeSale]]:
         """Performed, not delete-marked shipments like ``iter_wholesales``, as answers."""
         month_windows(first_day, last_day)
         return self._period_listing("DocWholeSale/Get", DocWholeSale, first_day, last_day,
-                                    _flags(True, False), memo)
+                                    _flags(True, False), memo, quarantine=True)
 
     def listing_wholesale_returns(self, *, first_day: date, last_day: date,
                                   memo: PageMemo | None = None) -> Iterator[ListingPage[DocWholeSaleReturn]]:
         """Performed, not delete-marked returns from partners like ``iter_wholesale_returns``, as answers."""
         month_windows(first_day, last_day)
         return self._period_listing("DocWholeSaleReturn/Get", DocWholeSaleReturn, first_day, last_day,
-                                    _flags(True, False), memo)
+                                    _flags(True, False), memo, quarantine=True)
 
-    def get_cheques(self, uuids: Sequence[str]) -> list[DocCheque]:
-        """Cheques by uuid (any status), 250 per request; unknown uuids are simply absent."""
-        return self._get_by_ids("DocCheque/Get", "uuids", uuids, DocCheque)
+    def get_cheques(self, uuids: Sequence[str], *, rejected: list[RejectedRow] | None = None) -> list[DocCheque]:
+        """Cheques by uuid (any status), 250 per request; unknown uuids are simply absent. With
+        ``rejected``, cheques that do not match the model are added to it instead of failing the call."""
+        return self._get_by_ids("DocCheque/Get", "uuids", uuids, DocCheque, rejected)
 
-    def get_wholesales(self, ids: Sequence[int]) -> list[DocWholeSale]:
-        """Shipments by id (no performed/deleted filter), 250 per request."""
-        return self._get_by_ids("DocWholeSale/Get", "ids", ids, DocWholeSale)
+    def get_wholesales(self, ids: Sequence[int], *,
+                       rejected: list[RejectedRow] | None = None) -> list[DocWholeSale]:
+        """Shipments by id (no performed/deleted filter), 250 per request; ``rejected`` as in ``get_cheques``."""
+        return self._get_by_ids("DocWholeSale/Get", "ids", ids, DocWholeSale, rejected)
 
-    def get_wholesale_returns(self, ids: Sequence[int]) -> list[DocWholeSaleReturn]:
-        """Returns by id (no performed/deleted filter), 250 per request."""
-        return self._get_by_ids("DocWholeSaleReturn/Get", "ids", ids, DocWholeSaleReturn)
+    def get_wholesale_returns(self, ids: Sequence[int], *,
+                              rejected: list[RejectedRow] | None = None) -> list[DocWholeSaleReturn]:
+        """Returns by id (no performed/deleted filter), 250 per request; ``rejected`` as in ``get_cheques``."""
+        return self._get_by_ids("DocWholeSaleReturn/Get", "ids", ids, DocWholeSaleReturn, rejected)
 
     # --- references ---
 

@@ -21,14 +21,18 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 
 def _unix_to_datetime(value: Any) -> Any:
-    if type(value) is int:  # the common case first: called for every date of every document
-        return datetime.fromtimestamp(value, tz=UTC)
-    if isinstance(value, bool):
-        raise ValueError("expected unix seconds, got a boolean")
-    if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, tz=UTC)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return datetime.fromtimestamp(int(value), tz=UTC)
+    try:
+        if type(value) is int:  # the common case first: called for every date of every document
+            return datetime.fromtimestamp(value, tz=UTC)
+        if isinstance(value, bool):
+            raise ValueError("expected unix seconds, got a boolean")
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(value, tz=UTC)
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return datetime.fromtimestamp(int(value), tz=UTC)
+    except (OverflowError, OSError):
+        # Not a ValueError, so pydantic would let it escape: a date far out of range is an invalid field.
+        raise ValueError(f"unix seconds out of range: {value}") from None
     return value
 
 

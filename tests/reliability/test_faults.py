@@ -7,7 +7,9 @@ Every test does the same four steps:
 3. a sync with the fault plan installed. A transient fault must be retried and the run must end
    ``succeeded`` with exactly the new oracle; a persistent one must end ``failed``/``partial`` with a
    clear one-line error and hint, and then every day the run reports done must be exactly "new" and
-   every other day exactly "old" (facts and history alike: never a mix, never wrong numbers);
+   every other day exactly "old" (facts and history alike: never a mix, never wrong numbers); a
+   document REGOS sends unusable is quarantined: the run ends ``succeeded`` with a warning, every day
+   is exactly "new" except the document's own day, which lacks exactly that document;
 4. the fault plan is removed and one clean re-run must leave exactly the new oracle: facts, history,
    Branch month-to-date and Employee latest-day totals, and no day flagged "rebuilding".
 
@@ -24,14 +26,14 @@ from typing import Any
 import pytest
 
 from sync import selectors, services
-from sync.models import SyncRun
+from sync.models import QuarantinedDocument, SyncRun
 from tests.reliability.oracle import State, database_state, derived_totals
 from tests.reliability.support import Record, World, assert_state, fast_client, make_world
 
 pytestmark = pytest.mark.django_db
 
 PAGE = 5  # documents per page: ~6 cheque pages, so a fault lands mid-stream with days already written
-OK, BROKEN = "succeeded", "failed or partial"
+OK, BROKEN, QUARANTINED = "succeeded", "failed or partial", "succeeded with warnings"
 
 
 @dataclass(frozen=True)
@@ -105,10 +107,10 @@ FAULTS = [
         "an empty page before the total is reached, on every read", "DocCheque/Get#4+:empty-page", BROKEN,
         "empty page at offset", "does not understand", client={"max_attempts": 3},
     ),
-    Fault(
-        "a cheque without an amount", "DocCheque/Get#4:amount-missing", BROKEN, ".amount: Field required",
-        "does not understand",
-    ),
+    # --- one unusable document: quarantined, the rest of the run written
+    Fault("a cheque without an amount", "DocCheque/Get#4:amount-missing", QUARANTINED, ".amount: Field required"),
+    Fault("a cheque whose amount is letters", "DocCheque/Get#4:amount-letters=2", QUARANTINED,
+          ".amount: Input should be a valid decimal"),
     Fault(
         "integration key revoked mid-run (REGOS 1096)", "DocCheque/Get#4+:access", BROKEN, "REGOS error 1096",
         "REGOS key rejected",
@@ -158,11 +160,12 @@ def world(db) -> World:  # type: ignore[no-untyped-def]
 def test_a_regos_fault_never_leaves_wrong_numbers(
     fault: Fault, world: World, regos_server, settings, record: Record
 ) -> None:  # type: ignore[no-untyped-def]
-    expected = (
-        "retried; run succeeded with exactly the oracle"
-        if fault.expect == OK
-        else "run failed/partial with a clear error; done days new, others old; clean re-run = oracle"
-    )
+    expected = {
+        OK: "retried; run succeeded with exactly the oracle",
+        BROKEN: "run failed/partial with a clear error; done days new, others old; clean re-run = oracle",
+        QUARANTINED: "run succeeded with a warning; the document quarantined, its day new without it, other "
+                     "days new; clean re-run = oracle, quarantine cleared",
+    }[fault.expect]
     record("REGOS fault", f"{fault.name} (`{fault.plan}`)", expected)
     server = regos_server(world.ds, page_cap=PAGE)
 
@@ -183,7 +186,27 @@ def test_a_regos_fault_never_leaves_wrong_numbers(
     injected = sum(server.stats.faults.values())
     assert injected > 0, "the fault plan never fired"
 
-    if fault.expect == OK:
+    if fault.expect == QUARANTINED:
+        assert faulty.status == SyncRun.Status.SUCCEEDED, f"{faulty.status}: {faulty.error}"
+        assert faulty.quarantined == 1 and faulty.has_warnings
+        held = QuarantinedDocument.objects.get()
+        assert fault.error in held.reason, held.reason
+        assert held.business_date is not None
+        state = database_state()
+        for item in faulty.progress:
+            day = date.fromisoformat(item["date"])
+            if day == held.business_date:
+                facts, _ = state.day(day)
+                wanted, _ = new.day(day)
+                # Exactly the new day's documents but the quarantined one.
+                assert facts == [f for f in wanted if (f[0], f[1]) != (held.source_kind, held.regos_id)]
+                assert len(facts) == len(wanted) - 1
+            else:
+                assert state.day(day) == new.day(day), f"{day} is not the new state"
+        assert_totals_consistent()
+        record.saw(f"succeeded with warnings: {held.source_kind} {held.regos_id} quarantined on "
+                   f"{held.business_date} (“{held.reason[:100]}”); every other day = oracle")
+    elif fault.expect == OK:
         assert faulty.status == SyncRun.Status.SUCCEEDED, f"{faulty.status}: {faulty.error}"
         assert_state(database_state(), new)
         record.saw(
@@ -210,6 +233,7 @@ def test_a_regos_fault_never_leaves_wrong_numbers(
     assert clean.status == SyncRun.Status.SUCCEEDED, clean.error
     assert_state(database_state(), new)
     assert selectors.days_needing_repair() == []
+    assert not QuarantinedDocument.objects.exists()
     record.saw("clean re-run: succeeded, = oracle")
 
 

@@ -1,6 +1,8 @@
 """manage.py regos_sync [--from YYYY-MM-DD] [--to YYYY-MM-DD] — synchronous sync of business days.
 
-Prints one line per day and a summary; exits 0 on success, 1 with one line on stderr otherwise.
+Prints one line per day and a summary; exits 0 on success, 1 with one line on stderr otherwise. A success
+that quarantined documents (REGOS sent them in a shape the figures cannot use) says "succeeded with
+warnings", names the incomplete days on stderr, and still exits 0: every other figure was written.
 """
 
 from __future__ import annotations
@@ -95,6 +97,18 @@ class Command(BaseCommand):
         if run.status != SyncRun.Status.SUCCEEDED:
             detail = " ".join(f"{run.error} {run.error_hint}".split())
             raise CommandError(mask_key(f"Sync {run.status} ({summary}): {detail}"))
+        if run.quarantined:
+            from sync import selectors
+
+            days = selectors.incomplete_days(date_from=run.date_from, date_to=run.date_to)
+            listed = ", ".join(f"{day} ({count})" for day, count in days.items()) or "none (no readable date)"
+            self.stdout.write(f"Sync succeeded with warnings: {summary}")
+            self.stderr.write(
+                f"Warning: {run.quarantined} document(s) quarantined: REGOS sent them in a shape regos-admin "
+                f"cannot use, so they are not in the figures. Incomplete days: {listed}. See Quarantined "
+                "documents in the admin; the next sync in which REGOS sends them properly clears this."
+            )
+            return
         self.stdout.write(f"Sync succeeded: {summary}")
 
     def _print_day(self, report: services.DayReport) -> None:
@@ -110,4 +124,5 @@ class Command(BaseCommand):
             f"{report.date}  cheques {report.cheques}  wholesale {report.wholesale}  "
             f"facts +{report.inserted} ~{report.updated} -{report.removed}  "
             f"history rows {report.history_rows}"
+            + (f"  quarantined {report.quarantined} (incomplete)" if report.quarantined else "")
         )

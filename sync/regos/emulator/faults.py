@@ -41,6 +41,8 @@ Kinds:
 ``empty-page``             ``ok:true`` with an empty page, ``next_offset`` = ``offset``, ``total`` unchanged
 ``amount-string``          the first document's ``amount`` is a JSON string ("185000.00")
 ``amount-missing``         the first document has no ``amount`` key
+``amount-letters[=N]``     the N-th document's (default 1st) ``amount`` is a string of letters ("abc")
+``date-garbage[=N]``       the N-th document's (default 1st) ``date`` is not a time ("not a time")
 =========================  ==========================================================================
 
 ``httpNNN``, ``html200``, ``reset``, ``8213``, ``access`` and ``error`` replace the request: it is not
@@ -76,7 +78,7 @@ _NO_ARG = {
     "amount-missing": POST,
 }
 _WITH_ARG = {"http429-retry-after": PRE, "slow": DELAY, "error": PRE}
-_OPTIONAL_ARG = {"shrink-total": POST}
+_OPTIONAL_ARG = {"shrink-total": POST, "amount-letters": POST, "date-garbage": POST}
 _HTTP_RE = re.compile(r"http([45]\d\d)")
 
 
@@ -159,7 +161,8 @@ def _parse_fault(text: str, rule: str) -> tuple[Fault, int]:
             return Fault(kind, int(arg), PRE), repeat
         return Fault("error", _parse_int(arg, "the error code", rule), PRE), repeat
     if kind in _OPTIONAL_ARG:
-        value = _parse_int(arg, "the amount", rule) if has_arg else 1
+        what = "the amount" if kind == "shrink-total" else "the document number"
+        value = _parse_int(arg, what, rule) if has_arg else 1
         return Fault(kind, value, _OPTIONAL_ARG[kind]), repeat
     known = sorted([*_NO_ARG, *_WITH_ARG, *_OPTIONAL_ARG, "httpNNN"])
     raise ValueError(f"fault plan rule {rule!r}: unknown fault {kind!r} (known: {', '.join(known)})")

@@ -910,6 +910,16 @@ def _alter_page(fault: Fault, envelope: dict[str, Any], offset: int) -> None:
     result = envelope.get("result")
     if not envelope.get("ok") or not isinstance(result, list):
         return
+    if fault.kind in ("amount-letters", "date-garbage"):
+        # One document REGOS sends unusable (the sync quarantines it); the page's other rows stay right.
+        docs = [doc for doc in result if isinstance(doc, dict)]
+        number = int(fault.value or 1)
+        if len(docs) >= number:
+            if fault.kind == "amount-letters":
+                docs[number - 1]["amount"] = "abc"
+            else:
+                docs[number - 1]["date"] = "not a time"
+        return
     if fault.kind in ("amount-string", "amount-missing"):
         for doc in result:
             if isinstance(doc, dict) and "amount" in doc:
