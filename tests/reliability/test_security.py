@@ -289,3 +289,61 @@ def test_login_throttle_counts_failures_from_every_process(accountant, record: R
     assert login(Client(), "buxgalter", PASSWORD, address="203.0.113.50").status_code == 429
     assert get_user_model().objects.filter(username="buxgalter").exists()
     record.saw("4 failures in 2 other processes + 1 here → locked (429) for the right password")
+
+
+# --- secrets on the DEBUG error page (issue 15, item 1) ---------------------------------------------
+
+DEBUG_SECRETS = {
+    "REGOS_INTEGRATION_KEY": "dbgK3yRegos0123456789abcdefghijABCDEFGHIJ0123456789",  # 50 characters
+    "DJANGO_SECRET_KEY": "s3cr3t!@#$%^&*(-_=+)djangoSecretKeyForTheDebugPage0123456789",
+    "REGOS_WEBHOOK_SECRET": "hookS3cretPathSegment0123456789",
+    "DATABASE_URL": "mongodb://regos:DbPassw0rdXyz123@db.internal:27017/regos_admin",
+    "REDIS_URL": "redis://:RedisPassw0rd987654@redis.internal:6379/0",
+}
+
+
+def longest_run(text: str, secret: str) -> int:
+    """Length of the longest piece of ``secret`` found in ``text`` (brute force, independent of the code)."""
+    best = 0
+    for start in range(len(secret)):
+        for end in range(len(secret), start + best, -1):
+            if secret[start:end] in text:
+                best = end - start
+                break
+    return best
+
+
+def test_the_debug_error_page_prints_no_secret(record: Record) -> None:
+    record("Security", "DEBUG on, every secret set (REGOS key, DJANGO_SECRET_KEY, webhook secret, MongoDB and "
+           "Redis passwords, also in the environment the dev server copies into request.META); Django's "
+           "technical 500 page and its text form rendered for an exception raised in a frame holding them",
+           "no secret, nor 8+ characters of one, anywhere on the page")
+    env = child_env(DJANGO_DEBUG="true", **DEBUG_SECRETS)
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "from django.test import RequestFactory; from django.views.debug import technical_500_response; "
+        "import sys, os\n"
+        "request = RequestFactory().get('/reports/history/?date_from=9999-12-31', **dict(os.environ))\n"
+        "key = s.REGOS_INTEGRATION_KEY; url = os.environ['DATABASE_URL']\n"
+        "try:\n    raise OverflowError('date value out of range ' + key)\n"
+        "except OverflowError:\n    info = sys.exc_info()\n"
+        "page = technical_500_response(request, *info).content.decode()\n"
+        "from django.views.debug import get_exception_reporter_class\n"
+        "text = get_exception_reporter_class(request)(request, *info).get_traceback_text()\n"
+        "sys.stdout.write(page + '\\n<<TEXT>>\\n' + text)\n"
+    )
+    # A child process: the settings are read from this environment the way `make run` reads them
+    # (mongodb:// needs no server to render a page).
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**env, "DJANGO_SETTINGS_MODULE": "regos_admin.settings"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    page = done.stdout
+    assert "OverflowError" in page and "<<TEXT>>" in page and "Request information" in page
+    assert "REGOS_INTEGRATION_KEY" in page  # the META copy of the environment is there, masked
+    secrets = list(DEBUG_SECRETS.values()) + ["DbPassw0rdXyz123", "RedisPassw0rd987654"]
+    leaked = {secret[:6]: longest_run(page, secret) for secret in secrets}
+    assert all(run < 8 for run in leaked.values()), leaked
+    assert "ENV" not in re.findall(r'<td>([A-Z_]+)</td>', page)  # no setting holds the env object
+    record.count(inputs=len(secrets), key_chars_leaked=max(leaked.values()))
+    record.saw(f"page of {len(page)} characters (HTML + text): longest run of any secret "
+               f"{max(leaked.values())} characters")
