@@ -347,3 +347,68 @@ def test_the_debug_error_page_prints_no_secret(record: Record) -> None:
     record.count(inputs=len(secrets), key_chars_leaked=max(leaked.values()))
     record.saw(f"page of {len(page)} characters (HTML + text): longest run of any secret "
                f"{max(leaked.values())} characters")
+
+
+# --- a cut key in a non-JSON answer (issue 15, item 3) ----------------------------------------------
+
+ECHO_KEY = "EchoK3y0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"  # 50 characters, like a real key
+
+
+def test_a_url_echoing_answer_leaks_no_run_of_the_key(admin_user, settings, record: Record) -> None:  # type: ignore[no-untyped-def]
+    record("Security", "REGOS (or a proxy) answers non-JSON that echoes the request URL, with the key crossing "
+           "the 80-character snippet at every offset and the body cut at every length through the key; the "
+           "sync's run error, run page, `regos_sync`/`regos_check`/`regos_discover` output and logs searched",
+           "no run of 8+ key characters anywhere")
+    import responses as responses_lib
+    from django.core.management import CommandError, call_command
+
+    settings.REGOS_INTEGRATION_KEY = ECHO_KEY
+    settings.REGOS_BASE_URL = "https://regos.test/gateway/out"
+    settings.REGOS_MAX_ATTEMPTS = 1
+    settings.REGOS_RATE_LIMIT_STORE = "process"
+    echo = f"<html><body>Bad gateway for POST /gateway/out/{ECHO_KEY}/v1/DocCheque/Get</body></html>"
+    at = echo.index(ECHO_KEY)
+    # The key crosses the snippet's 80th character for every padding up to 80 - at.
+    bodies = [" " * pad + echo for pad in range(0, 80 - at + 1)] + [echo[:cut] for cut in range(at, at + 51, 5)]
+    browser = Client()
+    browser.force_login(admin_user)
+    worst, tried, outputs = 0, 0, []
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    from regos_admin.logging import MaskRegosKeyFilter
+
+    handler.addFilter(MaskRegosKeyFilter())
+    logging.getLogger().addHandler(handler)
+    try:
+        for number, body in enumerate(bodies):
+            with responses_lib.RequestsMock(assert_all_requests_are_fired=False) as mock:
+                mock.add(responses_lib.POST, re.compile(r"https://regos\.test/.*"), body=body, status=200)
+                run = services.sync_range(date_from=DAY, date_to=DAY, client=fast_client())
+                try:  # the client's own error, before anything downstream masks it again
+                    fast_client().get_stocks()
+                except Exception as exc:  # noqa: BLE001 — its text is what is searched
+                    raw = f"{exc!s} {exc!r}"
+                page = browser.get(f"/sync/runs/{run.pk}/").content.decode()
+                out = io.StringIO()
+                # The commands (each runs Django's checks: slow) on every fourth answer.
+                for command, args in [] if number % 4 else (("regos_sync", ["--from", str(DAY), "--to", str(DAY)]),
+                                      ("regos_discover", []), ("regos_check", ["--worker-timeout", "0"])):
+                    try:
+                        call_command(command, *args, stdout=out, stderr=out)
+                    except (CommandError, SystemExit) as exc:
+                        out.write(str(exc))
+            texts = [run.error, run.error_hint, page, out.getvalue(), raw]
+            outputs.append(texts)
+            tried += 1
+            worst = max([worst] + [longest_run(t, ECHO_KEY) for t in texts])
+    finally:
+        logging.getLogger().removeHandler(handler)
+    worst = max(worst, longest_run(stream.getvalue(), ECHO_KEY))
+    assert any("not valid JSON" in texts[0] for texts in outputs), outputs[0][0]
+    assert worst < 8, worst
+    record.count(inputs=tried, key_chars_leaked=worst)
+    record.saw(f"{tried} answers × (run error, run page, 3 command outputs, logs): longest run of key "
+               f"characters {worst}")
+
+
+DAY = __import__("datetime").date(2026, 11, 20)
