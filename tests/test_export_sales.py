@@ -152,6 +152,8 @@ def test_xlsx_file(november_sales, tmp_path) -> None:  # noqa: ANN001
         (["--from", "2026-11-31", "--to", "2026-12-01"], "--from '2026-11-31' is not a date"),
         (["--from", "01.11.2026", "--to", "2026-12-01"], "--from '01.11.2026' is not a date"),
         (["--from", "2026-11-30", "--to", "2026-11-01"], "--to 2026-11-01 is before --from 2026-11-30"),
+        (["--from", "2026-11-01", "--to", "9999-12-31"], "--to 9999-12-31 is outside 2000-01-01..2100-12-31"),
+        (["--from", "0001-01-01", "--to", "2026-11-01"], "--from 0001-01-01 is outside 2000-01-01..2100-12-31"),
         (["--from", "2026-11-01", "--to", "2026-11-30", "--format", "pdf"], "unknown --format 'pdf'"),
         (["--to", "2026-11-30"], "--from is required"),
         (["--from", "2026-11-01"], "--to is required"),
@@ -313,6 +315,17 @@ def test_http_export_with_bad_filters_is_400(accountant_client, november_sales) 
     )
     assert response.status_code == 400
     assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+@pytest.mark.parametrize("query", [{"date_from": "9999-12-31"}, {"date_to": "9999-12-31"},
+                                   {"date_from": "0001-01-01", "date_to": "0001-01-01"}])
+def test_http_export_at_the_ends_of_the_calendar_is_400(accountant_client, november_sales, fmt, query) -> None:  # noqa: ANN001
+    """9999-12-31 + 1 day overflowed (a 500 before issue 15): now the form's message."""
+    response = accountant_client.get(f"/reports/export.{fmt}", {**query}, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+    assert "Enter a date between 2000-01-01 and 2100-12-31." in response.content.decode()
 
 
 @pytest.mark.django_db(transaction=True)
