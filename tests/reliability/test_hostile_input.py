@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import zipfile
 from datetime import timedelta
 from decimal import Decimal
@@ -180,6 +181,32 @@ def test_exports_never_carry_a_spreadsheet_formula(browser, sales, record: Recor
         sheet = next(book.read(n) for n in book.namelist() if n.startswith("xl/worksheets/")).decode()
     assert "<f>" not in sheet and "HYPERLINK" in sheet
     record.saw("CSV: `'=HYPERLINK(…)`, `'+cmd|…`; XLSX: inline strings, no formula element")
+
+
+def test_hostile_name_cells_start_no_formula_in_any_piece(browser, sales, record: Record) -> None:  # type: ignore[no-untyped-def]
+    from payroll.exports import safe_text
+    from tests.fixtures.hostile import formula_pieces, hostile_cells
+
+    cells = hostile_cells()
+    record("Hostile input", f"{len(cells)} hostile name cells (issue 15, item 8: `;=`, `,=`, a formula behind "
+           "blanks, an NBSP, a tab or a newline); a sample as employee names through the CSV export over HTTP, "
+           "the file split on `;`, `,` and line breaks as a ru/uz Excel would",
+           "no piece starts a formula after blanks and quotes are stripped")
+    live = [cell for cell in cells if formula_pieces(safe_text(cell))]
+    sample = cells[::12]
+    day = today() - timedelta(days=2)
+    for number, name in enumerate(sample):
+        employee = Employee.objects.create(full_name=name, branch=sales)
+        DailySalesHistory.objects.create(date=day, branch=sales, employee=employee, retail_sales=Decimal(number),
+                                         total_sales=Decimal(number))
+    text = b"".join(browser.get(f"/reports/export.csv?date_from={day}&date_to={day}")).decode()
+    pieces = [re.sub(r'^[\s"]*', "", piece) for piece in re.split(r"[;,\n\r]", text)]
+    exported = [piece for piece in pieces if piece.startswith(("=", "+", "-", "@"))]
+    assert text.count("\n") >= len(sample)
+    assert live == [] and exported == [], (live[:3], exported[:3])
+    record.count(inputs=len(cells) + len(sample), formulas_left=len(live) + len(exported))
+    record.saw(f"{len(cells)} cells neutralised by the export function, {len(sample)} exported over HTTP: "
+               f"{len(live) + len(exported)} pieces left that start a formula")
 
 
 # --- admin changelists ---------------------------------------------------------------------------------
