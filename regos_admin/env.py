@@ -6,6 +6,7 @@ A bad value stops start-up with one line that names the variable (see ``ConfigEr
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from functools import lru_cache
@@ -164,9 +165,21 @@ def parse_database_url(url: str) -> dict[str, object]:
     raise ValueError("must start with sqlite:///, mongodb:// or mongodb+srv://")
 
 
+def env_file() -> Path | None:
+    """The dotenv file settings read: ``ENV_FILE`` (relative to the checkout), default ``.env``;
+    ``ENV_FILE=`` (empty) reads none. The same rule as ``scripts/serve.sh``, so ``manage.py``
+    (createsuperuser, regos_check, ...), gunicorn and the worker all see one configuration.
+    A variable set in the real environment wins over the file."""
+    name = os.environ.get("ENV_FILE", ".env")
+    if not name:
+        return None
+    path = Path(name)
+    return path if path.is_absolute() else BASE_DIR / path
+
+
 def load_env() -> AppEnv:
     try:
-        env = AppEnv()
+        env = AppEnv(_env_file=env_file())  # type: ignore[call-arg]
         _ENV_URLS.update(DATABASE_URL=env.DATABASE_URL, REDIS_URL=env.REDIS_URL)
         return env
     except ValidationError as exc:
