@@ -45,6 +45,7 @@ MIDDLEWARE = [
     "regos_admin.throttle.LoginThrottleMiddleware",  # 5 failed logins per username+address per 15 min
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "regos_admin.security.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "regos_admin.urls"
@@ -101,8 +102,11 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 DEFAULT_EXCEPTION_REPORTER = "regos_admin.logging.RedactingExceptionReporter"
 DEFAULT_EXCEPTION_REPORTER_FILTER = "regos_admin.logging.SecretValueFilter"
 LOGIN_URL = "admin:login"
+# With no ?next=, a login lands on the home page (Django's default /accounts/profile/ is a 404 here).
+LOGIN_REDIRECT_URL = "/"
 
-# --- security (check --deploy is clean when DJANGO_DEBUG=false) ---
+# --- security (check --deploy is clean when DJANGO_DEBUG=false; regos_admin/security.py adds the
+# Content-Security-Policy and says in check --deploy's output which warnings are silenced) ---
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the admin's JS does not read it, but Django's default is kept
 X_FRAME_OPTIONS = "DENY"

@@ -40,3 +40,4 @@ class SyncConfig(AppConfig):
     def ready(self) -> None:
         # dispatch_uid: ready() can run more than once in tests; the handler must connect once.
         post_migrate.connect(install_schedules, sender=self, dispatch_uid="sync.install_schedules")
+        import regos_admin.security  # noqa: F401 — registers the check --deploy note on silenced warnings
