@@ -412,3 +412,48 @@ def test_a_url_echoing_answer_leaks_no_run_of_the_key(admin_user, settings, reco
 
 
 DAY = __import__("datetime").date(2026, 11, 20)
+
+
+# --- smaller issue-15 findings ---------------------------------------------------------------------
+
+
+def test_login_without_next_lands_on_the_home_page(accountant, record: Record) -> None:  # type: ignore[no-untyped-def]
+    record("Security", "log in with no `next` field (a script, a bookmarked login URL)",
+           "redirect to the home page, which answers 200 (it was a 404 at /accounts/profile/)")
+    client = Client()
+    response = client.post(LOGIN, {"username": accountant.username, "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert client.get("/").status_code == 200
+    record.saw(f"302 → {response['Location']} → 200")
+
+
+def test_every_page_carries_a_script_policy_and_needs_no_inline_script(admin_user, record: Record) -> None:  # type: ignore[no-untyped-def]
+    record("Security", "Content-Security-Policy on the panel's pages; every page scanned for inline script "
+           "and event-handler attributes the policy would block", "`script-src 'self'` everywhere; no inline script")
+    browser = Client()
+    browser.force_login(admin_user)
+    pages = ["/", "/login/", "/sync/now/", "/sync/mappings/", "/reports/history/", "/reports/summary/"]
+    pages += [route.url for route in web.routes() if route.name.endswith(("_changelist", "_add"))]
+    inline = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>|\son[a-z]+=\"", re.I)
+    checked = 0
+    for url in pages:
+        response = browser.get(url)
+        if response.status_code != 200 or not response["Content-Type"].startswith("text/html"):
+            continue
+        assert "script-src 'self'" in response["Content-Security-Policy"], url
+        assert not inline.findall(response.content.decode()), (url, inline.findall(response.content.decode())[:3])
+        checked += 1
+    assert checked > 10
+    record.saw(f"{checked} HTML pages: policy present, no inline script or on*= handler")
+
+
+def test_check_deploy_names_the_warnings_it_silences(tmp_path, record: Record) -> None:  # type: ignore[no-untyped-def]
+    record("Security", "`check --deploy` under production settings with HSTS and the HTTPS redirect off "
+           "(a LAN install)", "passes, and its output says W004/W008 are silenced and why")
+    done = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                          cwd=ROOT, env=production_env(tmp_path), capture_output=True, text=True, timeout=120)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "security.W004 (HSTS) is silenced because DJANGO_HSTS_SECONDS=0" in output
+    assert "security.W008 (HTTPS redirect) is silenced" in output
+    record.saw(" ".join(output.split())[:300])
