@@ -148,7 +148,9 @@ def test_check_deploy_with_https_hardening() -> None:
     assert "(0 silenced)" in result.stdout
 
 
-def test_settings_read_the_env_file_and_the_real_environment_wins(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_settings_read_the_env_file_and_the_real_environment_wins(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """Issue 15: manage.py ignored .env, so createsuperuser/regos_check silently used the dev database."""
     dotenv = tmp_path / "regos.env"
     dotenv.write_text(
@@ -158,7 +160,8 @@ def test_settings_read_the_env_file_and_the_real_environment_wins(clean_env: pyt
     clean_env.setenv("ENV_FILE", str(dotenv))
     clean_env.setenv("REGOS_LOOKBACK_DAYS", "5")
     env = load_env()
-    assert env.DATABASE_URL == f"sqlite:///{tmp_path / 'from-file.sqlite3'}"
+    from_file = f"sqlite:///{tmp_path / 'from-file.sqlite3'}"
+    assert from_file == env.DATABASE_URL
     assert env.REGOS_INTEGRATION_KEY == "fileKey0123456789abcdef"
     assert env.REGOS_LOOKBACK_DAYS == 5  # the real environment wins over the file
     clean_env.setenv("ENV_FILE", "")
