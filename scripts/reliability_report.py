@@ -83,7 +83,8 @@ def figures_section(rows: list[dict], data: dict) -> list[str]:
     if not counted:
         return []
     order = {row["nodeid"]: i for i, row in enumerate(rows)}
-    counted.sort(key=lambda pair: (order.get(pair[0]["nodeid"], len(order)), pair[1]))
+    labels = [label for _, label in BACKENDS]
+    counted.sort(key=lambda pair: (order.get(pair[0]["nodeid"], len(order)), labels.index(pair[1])))
     names = [n for n in FIGURES if any(n in row["figures"] for row, _ in counted)]
     names += sorted({n for row, _ in counted for n in row["figures"]} - set(names))
     lines = [
