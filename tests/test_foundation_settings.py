@@ -135,10 +135,13 @@ def test_manage_check_passes() -> None:
     assert "System check identified no issues" in result.stdout
 
 
-def test_check_deploy_is_clean_under_production_settings() -> None:
+def test_check_deploy_passes_under_production_settings_and_names_what_it_silences() -> None:
+    """Without HTTPS hardening it passes, but no longer looks clean: the silenced W004/W008 are named."""
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "System check identified no issues" in result.stdout
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "regos_admin.I001" in output and "security.W004 (HSTS) is silenced" in output
+    assert "1 issue (2 silenced)" in output
 
 
 def test_check_deploy_with_https_hardening() -> None:
