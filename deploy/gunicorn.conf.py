@@ -15,6 +15,7 @@ Static files are served by whitenoise from ``STATIC_ROOT`` (``collectstatic`` ru
 import os
 
 from gunicorn.glogging import Logger
+from gunicorn.http import wsgi as _wsgi
 
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -53,6 +54,18 @@ class MaskingLogger(Logger):
 
 
 logger_class = MaskingLogger
+
+
+def _without_server_header(default_headers):
+    """Gunicorn has no setting for it: drop the ``Server: gunicorn`` line (names the software to a scanner)."""
+
+    def headers(self):
+        return [line for line in default_headers(self) if not line.startswith("Server:")]
+
+    return headers
+
+
+_wsgi.Response.default_headers = _without_server_header(_wsgi.Response.default_headers)
 proc_name = "regos-admin-web"
 # gunicorn ≥ 25.1 opens a control socket in $XDG_RUNTIME_DIR or ~/.gunicorn by default: not needed
 # here, it would collide between two instances of one user, and the systemd unit hides $HOME.

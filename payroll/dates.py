@@ -8,6 +8,15 @@ from zoneinfo import ZoneInfo
 
 TASHKENT = ZoneInfo("Asia/Tashkent")
 
+# The business days any input may name. Day arithmetic near date.min/date.max overflows
+# (9999-12-31 + 1 day); REGOS has nothing before 2000 and months are offered up to 2100.
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2100, 12, 31)
+
+
+def supported(day: date) -> bool:
+    return FIRST_DAY <= day <= LAST_DAY
+
 
 def business_date(moment: datetime) -> date:
     """The Tashkent calendar date of an aware datetime."""

@@ -41,12 +41,17 @@ DATE_FORMAT = "yyyy-mm-dd"
 COUNT_FORMAT = "0"
 _CENT = Decimal("0.01")
 # Text a spreadsheet would run as a formula ("CSV injection"): names come from REGOS users and admins.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# Not only at the start of the cell: Excel in ru/uz locales splits a CSV on ";", a pasted cell splits
+# on "," and newlines, and leading blanks (NBSP too) do not stop a formula. So every piece after a
+# separator, once blanks are skipped, must not start with one of these.
+_FORMULA_START = "=+-@\t\r"
+_FORMULA_PIECE = re.compile(r"(^|[;,\n\r])([\s\u200b\ufeff]*)(?=[" + re.escape(_FORMULA_START) + "])")
 
 
 def safe_text(value: str) -> str:
-    """A name as spreadsheet text: a leading ``'`` stops ``=HYPERLINK(...)`` & co. from being evaluated."""
-    return "'" + value if value.startswith(_FORMULA_START) else value
+    """A name as spreadsheet text: a ``'`` in front of every piece that would start a formula
+    (``=HYPERLINK(...)``, ``x;=cmd``, an NBSP then ``@SUM(...)``) makes a spreadsheet read it as text."""
+    return _FORMULA_PIECE.sub(r"\1\2'", value)
 
 
 def plain_amount(value: Decimal) -> str:

@@ -24,6 +24,22 @@ class DateInput(forms.DateInput):
         super().__init__(format="%Y-%m-%d")
 
 
+class BusinessDateField(forms.DateField):
+    """A date within ``dates.FIRST_DAY``..``dates.LAST_DAY``: outside it, day arithmetic overflows."""
+
+    def __init__(self, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(**kwargs)
+        self.error_messages["out_of_range"] = _("Enter a date between %(first)s and %(last)s.")
+
+    def validate(self, value: date | None) -> None:
+        super().validate(value)
+        if value is not None and not dates.supported(value):
+            raise forms.ValidationError(
+                self.error_messages["out_of_range"], code="out_of_range",
+                params={"first": dates.FIRST_DAY.isoformat(), "last": dates.LAST_DAY.isoformat()},
+            )
+
+
 class BranchChoiceField(forms.ModelChoiceField):
     def to_python(self, value):  # type: ignore[no-untyped-def]
         # A malformed id is the same mistake as an unknown one: one message for both.
@@ -36,8 +52,8 @@ class BranchChoiceField(forms.ModelChoiceField):
 class HistoryFilterForm(forms.Form):
     """Filters of the history page and of its exports. Missing dates mean the month so far."""
 
-    date_from = forms.DateField(label=_("From"), required=False, widget=DateInput())
-    date_to = forms.DateField(label=_("To"), required=False, widget=DateInput())
+    date_from = BusinessDateField(label=_("From"), required=False, widget=DateInput())
+    date_to = BusinessDateField(label=_("To"), required=False, widget=DateInput())
     branch = BranchChoiceField(
         label=_("Branch"), queryset=Branch.objects.all(), required=False, empty_label=_("All branches"),
         error_messages={"invalid_choice": _("No such branch: choose one from the list.")},
@@ -126,7 +142,7 @@ class MonthField(forms.CharField):
         if not match:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         year, month = int(match[1]), int(match[2])
-        if not (1 <= month <= 12 and 2000 <= year <= 2100):
+        if not (1 <= month <= 12 and dates.FIRST_DAY.year <= year <= dates.LAST_DAY.year):
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         return date(year, month, 1)
 

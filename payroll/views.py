@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from payroll import presenters, selectors
+from payroll import dates, presenters, selectors
 from payroll.exports import (
     CSV_CONTENT_TYPE,
     XLSX_CONTENT_TYPE,
@@ -196,6 +196,8 @@ def history_facts(request: HttpRequest, day: str, branch_id: UUID, employee_key:
     try:
         business_day = date.fromisoformat(day)
     except ValueError:
+        raise Http404("bad date")
+    if not dates.supported(business_day):
         raise Http404("bad date")
     branch = get_object_or_404(Branch, pk=branch_id)
     employee = None

@@ -6,7 +6,10 @@ A bad value stops start-up with one line that names the variable (see ``ConfigEr
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlsplit
@@ -163,9 +166,23 @@ def parse_database_url(url: str) -> dict[str, object]:
     raise ValueError("must start with sqlite:///, mongodb:// or mongodb+srv://")
 
 
+def env_file() -> Path | None:
+    """The dotenv file settings read: ``ENV_FILE`` (relative to the checkout), default ``.env``;
+    ``ENV_FILE=`` (empty) reads none. The same rule as ``scripts/serve.sh``, so ``manage.py``
+    (createsuperuser, regos_check, ...), gunicorn and the worker all see one configuration.
+    A variable set in the real environment wins over the file."""
+    name = os.environ.get("ENV_FILE", ".env")
+    if not name:
+        return None
+    path = Path(name)
+    return path if path.is_absolute() else BASE_DIR / path
+
+
 def load_env() -> AppEnv:
     try:
-        return AppEnv()
+        env = AppEnv(_env_file=env_file())  # type: ignore[call-arg]
+        _ENV_URLS.update(DATABASE_URL=env.DATABASE_URL, REDIS_URL=env.REDIS_URL)
+        return env
     except ValidationError as exc:
         error = exc.errors()[0]
         name = ".".join(str(p) for p in error.get("loc", ()))
@@ -175,15 +192,87 @@ def load_env() -> AppEnv:
         raise ConfigError(f"Invalid environment variable {name}: {message}") from None
 
 
+# A run of this many characters of a secret is treated as the secret: a body cut mid-key, or a
+# key split across two log fields, must not show most of it (issue 15, item 3).
+SECRET_RUN = 8
+
+
+@lru_cache(maxsize=32)
+def _grams(secret: str) -> frozenset[str]:
+    return frozenset(secret[i:i + SECRET_RUN] for i in range(len(secret) - SECRET_RUN + 1))
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every secret, and every run of ``SECRET_RUN``+ characters of one, masked.
+
+    A covered stretch becomes ``mask(secret)`` when it is the whole secret and ``•••`` otherwise.
+    """
+    for secret in secrets:
+        if len(secret) < SECRET_RUN:
+            if secret and secret in text:
+                text = text.replace(secret, mask(secret))
+            continue
+        # Every occurrence of every SECRET_RUN-long piece (str.find: fast on a large debug page).
+        hits: list[tuple[int, int]] = []
+        for gram in _grams(secret):
+            at = text.find(gram)
+            while at != -1:
+                hits.append((at, at + SECRET_RUN))
+                at = text.find(gram, at + 1)
+        if not hits:
+            continue
+        hits.sort()
+        merged = [list(hits[0])]
+        for start, end in hits[1:]:
+            if start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+            else:
+                merged.append([start, end])
+        for start, end in reversed(merged):  # right to left: earlier offsets stay valid
+            text = text[:start] + (mask(secret) if text[start:end] == secret else "•••") + text[end:]
+    return text
+
+
+def secret_values() -> list[str]:
+    """Every secret value of this deployment, from the live settings (for masking)."""
+    from django.conf import settings
+
+    values = [
+        getattr(settings, "REGOS_INTEGRATION_KEY", ""),
+        getattr(settings, "REGOS_WEBHOOK_SECRET", ""),
+        getattr(settings, "SECRET_KEY", ""),
+    ]
+    # The published development key is no secret, and its pieces ("developm...") are ordinary words.
+    values = [v for v in values if v != INSECURE_DEV_SECRET_KEY]
+    for url in (_ENV_URLS.get("DATABASE_URL", ""), _ENV_URLS.get("REDIS_URL", ""),
+                getattr(settings, "REDIS_URL", "")):
+        values.extend(_url_secrets(url))
+    database = getattr(settings, "DATABASES", {}).get("default", {})
+    if database.get("ENGINE") == "django_mongodb_backend":
+        values.extend(_url_secrets(str(database.get("HOST", ""))))
+    values.append(str(database.get("PASSWORD", "") or ""))
+    return [v for v in dict.fromkeys(values) if v]
+
+
+def _url_secrets(url: str) -> list[str]:
+    """A URL that may carry a password: the URL itself and the password are both secret."""
+    if not url or url.startswith("sqlite:"):
+        return []
+    password = urlsplit(url).password or ""
+    return [url, password, unquote(password)]
+
+
+# The raw DATABASE_URL / REDIS_URL as read at start-up (settings keep only their parsed forms).
+_ENV_URLS: dict[str, str] = {}
+
+
 def mask_key(text: str, key: str | None = None) -> str:
-    """Replace the REGOS integration key wherever it appears in ``text``."""
+    """Replace the REGOS integration key, and any long run of its characters, wherever it appears."""
     if key is None:
         from django.conf import settings
 
         key = getattr(settings, "REGOS_INTEGRATION_KEY", "")
-    if key and key in text:
-        text = text.replace(key, mask(key))
-    return text
+    return redact(text, [key]) if key else text
 
 
 def mask(key: str) -> str:

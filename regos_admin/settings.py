@@ -8,14 +8,16 @@ from django.utils.translation import gettext_lazy as _
 
 from regos_admin.env import BASE_DIR, DEFAULT_SQLITE_PATH, load_env, parse_database_url
 
-ENV = load_env()
+# Lower-case on purpose: Django treats only UPPER-CASE names as settings, so the debug error page
+# (which prints every setting) never sees the object that holds every secret.
+_env = load_env()
 
-SECRET_KEY = ENV.DJANGO_SECRET_KEY
-DEBUG = ENV.DJANGO_DEBUG
-ALLOWED_HOSTS = [h.strip() for h in ENV.DJANGO_ALLOWED_HOSTS.split(",") if h.strip()]
-CSRF_TRUSTED_ORIGINS = [o.strip() for o in ENV.DJANGO_CSRF_TRUSTED_ORIGINS.split(",") if o.strip()]
+SECRET_KEY = _env.DJANGO_SECRET_KEY
+DEBUG = _env.DJANGO_DEBUG
+ALLOWED_HOSTS = [h.strip() for h in _env.DJANGO_ALLOWED_HOSTS.split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = [o.strip() for o in _env.DJANGO_CSRF_TRUSTED_ORIGINS.split(",") if o.strip()]
 
-DATABASES = {"default": parse_database_url(ENV.DATABASE_URL)}
+DATABASES = {"default": parse_database_url(_env.DATABASE_URL)}
 USING_MONGODB = DATABASES["default"]["ENGINE"] == "django_mongodb_backend"
 USING_DEFAULT_SQLITE = DATABASES["default"].get("NAME") == str(DEFAULT_SQLITE_PATH)
 
@@ -44,6 +46,7 @@ MIDDLEWARE = [
     "regos_admin.throttle.LoginThrottleMiddleware",  # 5 failed logins per username+address per 15 min
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "regos_admin.security.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "regos_admin.urls"
@@ -85,7 +88,7 @@ USE_THOUSAND_SEPARATOR = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(ENV.DJANGO_STATIC_ROOT) if ENV.DJANGO_STATIC_ROOT else BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(_env.DJANGO_STATIC_ROOT) if _env.DJANGO_STATIC_ROOT else BASE_DIR / "staticfiles"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -96,9 +99,15 @@ STORAGES = {
 }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The DEBUG error page and error e-mails: every secret value masked, not just settings named *KEY*.
+DEFAULT_EXCEPTION_REPORTER = "regos_admin.logging.RedactingExceptionReporter"
+DEFAULT_EXCEPTION_REPORTER_FILTER = "regos_admin.logging.SecretValueFilter"
 LOGIN_URL = "admin:login"
+# With no ?next=, a login lands on the home page (Django's default /accounts/profile/ is a 404 here).
+LOGIN_REDIRECT_URL = "/"
 
-# --- security (check --deploy is clean when DJANGO_DEBUG=false) ---
+# --- security (check --deploy is clean when DJANGO_DEBUG=false; regos_admin/security.py adds the
+# Content-Security-Policy and says in check --deploy's output which warnings are silenced) ---
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the admin's JS does not read it, but Django's default is kept
 X_FRAME_OPTIONS = "DENY"
@@ -107,44 +116,44 @@ SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_SSL_REDIRECT = ENV.DJANGO_SECURE_SSL_REDIRECT
-    SECURE_HSTS_SECONDS = ENV.DJANGO_HSTS_SECONDS
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = ENV.DJANGO_HSTS_SECONDS > 0
-    SECURE_HSTS_PRELOAD = ENV.DJANGO_HSTS_SECONDS > 0
+    SECURE_SSL_REDIRECT = _env.DJANGO_SECURE_SSL_REDIRECT
+    SECURE_HSTS_SECONDS = _env.DJANGO_HSTS_SECONDS
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env.DJANGO_HSTS_SECONDS > 0
+    SECURE_HSTS_PRELOAD = _env.DJANGO_HSTS_SECONDS > 0
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     # HSTS and the HTTPS redirect are a deployment choice (a LAN shop may serve plain HTTP behind
     # nothing); they are documented in the README and silenced here rather than forced.
-    SILENCED_SYSTEM_CHECKS = [] if ENV.DJANGO_HSTS_SECONDS else ["security.W004"]
-    if not ENV.DJANGO_SECURE_SSL_REDIRECT:
+    SILENCED_SYSTEM_CHECKS = [] if _env.DJANGO_HSTS_SECONDS else ["security.W004"]
+    if not _env.DJANGO_SECURE_SSL_REDIRECT:
         SILENCED_SYSTEM_CHECKS.append("security.W008")
 
 # The database work of one web request is cut off after this long (regos_admin/request_limits.py).
 REQUEST_DB_TIMEOUT_S = ENV.DJANGO_REQUEST_DB_TIMEOUT_S
 
 # --- REGOS ---
-REGOS_BASE_URL = ENV.REGOS_BASE_URL
-REGOS_INTEGRATION_KEY = ENV.REGOS_INTEGRATION_KEY
-REGOS_RATE_PER_SEC = ENV.REGOS_RATE_PER_SEC
-REGOS_BURST = ENV.REGOS_BURST
-REGOS_TIMEOUT_S = ENV.REGOS_TIMEOUT_S
-REGOS_LOOKBACK_DAYS = ENV.REGOS_LOOKBACK_DAYS
-REGOS_PAGE_SIZE = ENV.REGOS_PAGE_SIZE
-REGOS_MAX_ATTEMPTS = ENV.REGOS_MAX_ATTEMPTS
-REGOS_ATTRIBUTION = ENV.REGOS_ATTRIBUTION
-REGOS_SYNC_MAX_DAYS = ENV.REGOS_SYNC_MAX_DAYS
-REGOS_SYNC_CRON = ENV.REGOS_SYNC_CRON
-REGOS_STALE_AFTER_HOURS = ENV.REGOS_STALE_AFTER_HOURS
-REGOS_WEBHOOK_SECRET = ENV.REGOS_WEBHOOK_SECRET
-REGOS_RUN_STALE_AFTER_S = ENV.REGOS_RUN_STALE_AFTER_S
-REGOS_SKIP_UNCHANGED_DAYS = ENV.REGOS_SKIP_UNCHANGED_DAYS
+REGOS_BASE_URL = _env.REGOS_BASE_URL
+REGOS_INTEGRATION_KEY = _env.REGOS_INTEGRATION_KEY
+REGOS_RATE_PER_SEC = _env.REGOS_RATE_PER_SEC
+REGOS_BURST = _env.REGOS_BURST
+REGOS_TIMEOUT_S = _env.REGOS_TIMEOUT_S
+REGOS_LOOKBACK_DAYS = _env.REGOS_LOOKBACK_DAYS
+REGOS_PAGE_SIZE = _env.REGOS_PAGE_SIZE
+REGOS_MAX_ATTEMPTS = _env.REGOS_MAX_ATTEMPTS
+REGOS_ATTRIBUTION = _env.REGOS_ATTRIBUTION
+REGOS_SYNC_MAX_DAYS = _env.REGOS_SYNC_MAX_DAYS
+REGOS_SYNC_CRON = _env.REGOS_SYNC_CRON
+REGOS_STALE_AFTER_HOURS = _env.REGOS_STALE_AFTER_HOURS
+REGOS_WEBHOOK_SECRET = _env.REGOS_WEBHOOK_SECRET
+REGOS_RUN_STALE_AFTER_S = _env.REGOS_RUN_STALE_AFTER_S
+REGOS_SKIP_UNCHANGED_DAYS = _env.REGOS_SKIP_UNCHANGED_DAYS
 
 # --- django-q2: the ORM broker on the default database ---
 Q_CLUSTER = {
     "name": "regos-admin",
     "orm": "default",
-    "workers": ENV.DJANGO_Q_WORKERS,
+    "workers": _env.DJANGO_Q_WORKERS,
     # Exactly one qcluster of the deployment runs the scheduler (DJANGO_Q_SCHEDULER=false on the others).
-    "scheduler": ENV.DJANGO_Q_SCHEDULER,
+    "scheduler": _env.DJANGO_Q_SCHEDULER,
     # A month of one chain at 2 requests/s is a few thousand requests: an hour is ample.
     "timeout": 3600,
     # Must be larger than timeout, or a slow task is handed to a second worker while still running.
@@ -157,12 +166,12 @@ Q_CLUSTER = {
     "label": "Django Q2",
 }
 # Several worker machines: the broker moves to Redis (the ORM broker stays the default).
-REDIS_URL = ENV.REDIS_URL
+REDIS_URL = _env.REDIS_URL
 if REDIS_URL:
     del Q_CLUSTER["orm"]
     Q_CLUSTER["redis"] = REDIS_URL
 # Where the REGOS token bucket shared by all workers lives (sync/regos/shared_limit.py).
-REGOS_RATE_LIMIT_STORE = ENV.REGOS_RATE_LIMIT_STORE
+REGOS_RATE_LIMIT_STORE = _env.REGOS_RATE_LIMIT_STORE
 
 LOGGING = {
     "version": 1,
@@ -178,8 +187,8 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "sync": {"level": ENV.DJANGO_LOG_LEVEL},
-        "payroll": {"level": ENV.DJANGO_LOG_LEVEL},
+        "sync": {"level": _env.DJANGO_LOG_LEVEL},
+        "payroll": {"level": _env.DJANGO_LOG_LEVEL},
         "django-q": {"level": "INFO"},  # django-q2 logs under this name
     },
 }

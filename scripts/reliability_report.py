@@ -26,6 +26,9 @@ README = ROOT / "README.md"
 START, END = "<!-- reliability:start -->", "<!-- reliability:end -->"
 AREAS = ["REGOS fault", "Crash (SIGKILL)", "Concurrency", "Load", "Hostile input", "Security"]
 BACKENDS = [("sqlite", "SQLite"), ("mongodb", "MongoDB")]
+# Columns of the attack figures table, in this order; a figure a test records under another name
+# gets a column of its own after these (``Record.count`` in tests/reliability/support.py).
+FIGURES = ["inputs", "5xx", "wrong writes", "key chars leaked", "throttle attempts checked per burst"]
 MARK = {"passed": "✅ passed", "failed": "❌ FAILED", "skipped": "⏭ skipped", "error": "❌ error"}
 _VOLATILE = re.compile(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|\d{4}-\d{2}-\d{2}|\d+(\.\d+)?"
@@ -68,6 +71,33 @@ def observed(row: dict) -> str:
     if "sqlite" in by and other and _shape(other) != _shape(first):
         text += f"<br>**MongoDB:** {cell(other)}"
     return text
+
+
+def figures_section(rows: list[dict], data: dict) -> list[str]:
+    """One line per attack that counted figures, per database pass (each pass's own numbers)."""
+    counted = []
+    for backend, label in BACKENDS:
+        for row in data.get("backends", {}).get(backend, {}).get("rows", []):
+            if row.get("figures"):
+                counted.append((row, label))
+    if not counted:
+        return []
+    order = {row["nodeid"]: i for i, row in enumerate(rows)}
+    labels = [label for _, label in BACKENDS]
+    counted.sort(key=lambda pair: (order.get(pair[0]["nodeid"], len(order)), labels.index(pair[1])))
+    names = [n for n in FIGURES if any(n in row["figures"] for row, _ in counted)]
+    names += sorted({n for row, _ in counted for n in row["figures"]} - set(names))
+    lines = [
+        "",
+        "**Attack figures** (counted by the tests above, per database pass):",
+        "",
+        "| Attack | Pass | " + " | ".join(cell(n.capitalize()) for n in names) + " |",
+        "|---|---|" + "---:|" * len(names),
+    ]
+    for row, label in counted:
+        values = " | ".join(str(row["figures"].get(n, "—")) for n in names)
+        lines.append(f"| {cell(row['case'])} | {label} | {values} |")
+    return lines
 
 
 def load_section(data: dict) -> list[str]:
@@ -126,6 +156,7 @@ def render(data: dict) -> str:
         results = " | ".join(MARK.get(row["results"].get(backend, ""), "—") for backend, _ in BACKENDS)
         lines.append(f"| {cell(row['area'])} | {cell(row['case'])} | {cell(row['expected'])} | {observed(row)} "
                      f"| {results} |")
+    lines += figures_section(rows, data)
     lines += load_section(data)
     return "\n".join(lines) + "\n"
 

@@ -14,7 +14,8 @@ trap cleanup EXIT INT TERM
 if [ -z "${REGOS_INTEGRATION_KEY:-}" ]; then
   export REGOS_INTEGRATION_KEY=demo0000regos0000local0000key000
   log=$(mktemp)
-  $PY manage.py regos_fake_server --port "$FAKE_PORT" --key "$REGOS_INTEGRATION_KEY" >"$log" 2>&1 &
+  # The key comes from the environment (REGOS_INTEGRATION_KEY), not the command line `ps` shows.
+  $PY manage.py regos_fake_server --port "$FAKE_PORT" >"$log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do grep -q '^READY ' "$log" && break; sleep 0.1; done
   if ! grep -q '^READY ' "$log"; then cat "$log"; echo "the REGOS emulator did not start"; exit 1; fi

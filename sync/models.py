@@ -205,6 +205,9 @@ class SyncRun(models.Model):
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     task_id = models.CharField(max_length=64, blank=True, default="")
+    # The process executing a running run, "<host> <pid> <process start>" (sync.engine.runs.process_id):
+    # a run whose process is gone on this host fails at once instead of waiting to go stale.
+    owner = models.CharField(max_length=300, blank=True, default="")
     retry_of = models.ForeignKey(
         "self", verbose_name=_("retry of"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -116,6 +116,34 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# REGOS's events are a few levels deep; deeper is hostile, and would overflow the recursion of the
+# JSON encoder when the payload is stored (issue 15, item 4).
+MAX_DEPTH = 32
+
+
+def _plain_json(data: Any) -> None:
+    """Raise ``ValueError`` for nesting deeper than ``MAX_DEPTH`` or text that is not valid Unicode
+    (a lone surrogate such as ``"\\ud800"`` parses, but no database can store it). Iterative."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children: list[Any] = [*value.keys(), *value.values()]
+        elif isinstance(value, list):
+            children = value
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("text is not valid Unicode (lone surrogate)") from None
+            continue
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            raise ValueError("JSON nested too deeply")
+        stack.extend((child, depth + 1) for child in children)
+
+
 def parse_envelope(body: bytes) -> WebhookEnvelope:
     """Raise ``ValueError`` with a short, key-free reason for anything but a valid envelope."""
     try:
@@ -129,6 +157,7 @@ def parse_envelope(body: bytes) -> WebhookEnvelope:
         raise ValueError("body is not valid JSON")
     if not isinstance(data, dict):
         raise ValueError("body must be a JSON object")
+    _plain_json(data)
     try:
         return WebhookEnvelope.model_validate(data)
     except ValidationError as exc:

@@ -98,6 +98,7 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
     global _server, _header
+    os.environ.setdefault("ENV_FILE", "")  # never a developer's .env (its real key, its database)
     wanted = requested()
     if wanted == "sqlite":
         if not os.environ.get("DATABASE_URL", "").startswith("sqlite:"):

@@ -4,6 +4,7 @@ SIGTERM; a bad option exits non-zero with one line."""
 from __future__ import annotations
 
 import json
+import os
 import queue
 import re
 import signal
@@ -113,3 +114,28 @@ def test_rate_limit_flags(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.mark.parametrize("source", ["REGOS_EMULATOR_KEY", "REGOS_INTEGRATION_KEY"])
+def test_the_key_can_come_from_the_environment_not_the_command_line(source):
+    """Issue 15: only --key (visible in `ps`) could change the accepted key."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REGOS_")}
+    env[source] = KEY
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "regos_fake_server", "--port", "0", "--days", "1", "--cheques-per-day", "1"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, env=env,
+    )
+    try:
+        assert process.stdout is not None
+        ready = process.stdout.readline()
+        base = re.fullmatch(r"READY (\S+)\n", ready)
+        assert base, ready + (process.stderr.read() if process.stderr else "")
+        assert KEY not in " ".join(process.args)  # type: ignore[arg-type]
+        http = requests.Session()
+        http.trust_env = False
+        assert http.post(f"{base.group(1)}/{KEY}/v1/Stock/Get", json={}).json()["ok"] is True
+        refused = http.post(f"{base.group(1)}/demo0000regos0000local0000key000/v1/Stock/Get", json={}).json()
+        assert refused["ok"] is False
+    finally:
+        process.kill()
+        process.wait(timeout=10)

@@ -152,6 +152,8 @@ def test_xlsx_file(november_sales, tmp_path) -> None:  # noqa: ANN001
         (["--from", "2026-11-31", "--to", "2026-12-01"], "--from '2026-11-31' is not a date"),
         (["--from", "01.11.2026", "--to", "2026-12-01"], "--from '01.11.2026' is not a date"),
         (["--from", "2026-11-30", "--to", "2026-11-01"], "--to 2026-11-01 is before --from 2026-11-30"),
+        (["--from", "2026-11-01", "--to", "9999-12-31"], "--to 9999-12-31 is outside 2000-01-01..2100-12-31"),
+        (["--from", "0001-01-01", "--to", "2026-11-01"], "--from 0001-01-01 is outside 2000-01-01..2100-12-31"),
         (["--from", "2026-11-01", "--to", "2026-11-30", "--format", "pdf"], "unknown --format 'pdf'"),
         (["--to", "2026-11-30"], "--from is required"),
         (["--from", "2026-11-01"], "--to is required"),
@@ -315,6 +317,17 @@ def test_http_export_with_bad_filters_is_400(accountant_client, november_sales) 
     assert response["Content-Type"].startswith("text/html")
 
 
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+@pytest.mark.parametrize("query", [{"date_from": "9999-12-31"}, {"date_to": "9999-12-31"},
+                                   {"date_from": "0001-01-01", "date_to": "0001-01-01"}])
+def test_http_export_at_the_ends_of_the_calendar_is_400(accountant_client, november_sales, fmt, query) -> None:  # noqa: ANN001
+    """9999-12-31 + 1 day overflowed (a 500 before issue 15): now the form's message."""
+    response = accountant_client.get(f"/reports/export.{fmt}", {**query}, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+    assert "Enter a date between 2000-01-01 and 2100-12-31." in response.content.decode()
+
+
 @pytest.mark.django_db(transaction=True)
 def test_stdout_reader_that_stops_early_is_not_an_error(test_database_url) -> None:  # noqa: ANN001
     """`export_sales --output - | head`: the command ends quietly when the reader goes away."""
@@ -347,3 +360,40 @@ def test_stdout_reader_that_stops_early_is_not_an_error(test_database_url) -> No
     assert reader.wait(timeout=120) == 0, stderr
     assert header.decode().startswith("date,branch,employee,")
     assert "Traceback" not in stderr and "BrokenPipe" not in stderr
+
+
+def test_no_hostile_cell_keeps_a_formula_piece() -> None:
+    """Issue 15, item 8: `;=`, and formulas behind blanks, an NBSP or a newline, were left live."""
+    from payroll.exports import safe_text
+    from tests.fixtures.hostile import formula_pieces, hostile_cells
+
+    cells = hostile_cells()
+    live_before = [cell for cell in cells if formula_pieces(cell)]
+    assert len(live_before) > 800  # the table is hostile: most cells would run something as given
+    still_live = [cell for cell in cells if formula_pieces(safe_text(cell))]
+    assert still_live == []
+    # Only apostrophes are added: the name itself is unchanged.
+    assert all(safe_text(c).replace("'", "") == c.replace("'", "") for c in cells)
+    assert safe_text("Oddiy ism") == "Oddiy ism" and safe_text("O‘g‘il-Ali") == "O‘g‘il-Ali"
+    assert safe_text("Aziz;=cmd") == "Aziz;'=cmd"
+    assert safe_text("\xa0@SUM(1)") == "\xa0'@SUM(1)"
+
+
+def test_hostile_names_in_the_written_csv_split_on_semicolons_start_no_formula() -> None:
+    """The file as Excel in a ru/uz locale reads it: split on `;` (and on `,`), every field checked."""
+    import re
+
+    from payroll.exports import csv_lines
+    from payroll.selectors import ExportRow
+    from tests.fixtures.hostile import hostile_cells
+
+    rows = [ExportRow(date=date(2026, 11, 1), branch=cell, employee=cell, retail_sales=Decimal("1"),
+                      retail_returns=Decimal("0"), wholesale_sales=Decimal("0"), wholesale_returns=Decimal("0"),
+                      total_sales=Decimal("1"), cheque_count=1) for cell in hostile_cells()]
+    text = "".join(csv_lines(rows))
+    # Read like a spreadsheet in a `;` locale, crudely: break lines anywhere, split on `;` and `,`
+    # regardless of quoting, drop blanks and CSV quotes in front of each piece.
+    pieces = [re.sub(r'^[\s"]*', "", piece) for piece in re.split(r"[;,\n\r]", text)]
+    assert len(pieces) > 10 * len(rows)
+    live = [piece for piece in pieces if piece.startswith(("=", "+", "-", "@"))]
+    assert live == [], live[:5]

@@ -135,10 +135,13 @@ def test_manage_check_passes() -> None:
     assert "System check identified no issues" in result.stdout
 
 
-def test_check_deploy_is_clean_under_production_settings() -> None:
+def test_check_deploy_passes_under_production_settings_and_names_what_it_silences() -> None:
+    """Without HTTPS hardening it passes, but no longer looks clean: the silenced W004/W008 are named."""
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "System check identified no issues" in result.stdout
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "regos_admin.I001" in output and "security.W004 (HSTS) is silenced" in output
+    assert "1 issue (2 silenced)" in output
 
 
 def test_check_deploy_with_https_hardening() -> None:
@@ -146,3 +149,39 @@ def test_check_deploy_with_https_hardening() -> None:
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "(0 silenced)" in result.stdout
+
+
+def test_settings_read_the_env_file_and_the_real_environment_wins(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Issue 15: manage.py ignored .env, so createsuperuser/regos_check silently used the dev database."""
+    dotenv = tmp_path / "regos.env"
+    dotenv.write_text(
+        f"DATABASE_URL=sqlite:///{tmp_path / 'from-file.sqlite3'}\n"
+        "REGOS_LOOKBACK_DAYS=7\nREGOS_INTEGRATION_KEY=fileKey0123456789abcdef\nHOST=0.0.0.0\n"
+    )
+    clean_env.setenv("ENV_FILE", str(dotenv))
+    clean_env.setenv("REGOS_LOOKBACK_DAYS", "5")
+    env = load_env()
+    from_file = f"sqlite:///{tmp_path / 'from-file.sqlite3'}"
+    assert from_file == env.DATABASE_URL
+    assert env.REGOS_INTEGRATION_KEY == "fileKey0123456789abcdef"
+    assert env.REGOS_LOOKBACK_DAYS == 5  # the real environment wins over the file
+    clean_env.setenv("ENV_FILE", "")
+    assert load_env().DATABASE_URL == DEFAULT_DATABASE_URL  # ENV_FILE= reads no file
+
+
+def test_manage_py_reads_the_env_file(tmp_path: Path) -> None:
+    dotenv = tmp_path / "regos.env"
+    database = tmp_path / "from-file.sqlite3"
+    dotenv.write_text(f"DATABASE_URL=sqlite:///{database}\nDJANGO_LOG_LEVEL=ERROR\n")
+    done = run_manage("shell", "-v", "0", "-c", "from django.conf import settings as s; "
+                      "print(s.DATABASES['default']['NAME'], s.LOGGING['loggers']['sync']['level'])",
+                      env={"ENV_FILE": str(dotenv)})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(database), "ERROR"]
+
+
+def test_the_env_file_is_git_ignored() -> None:
+    ignored = subprocess.run(["git", "check-ignore", "-q", ".env"], cwd=REPO, timeout=30)
+    assert ignored.returncode == 0

@@ -97,6 +97,9 @@ def test_gunicorn_serves_login_page_statics_and_health(tmp_path, on_mongodb):
         assert 'name="csrfmiddlewaretoken"' in login.text
         assert 'name="username"' in login.text and 'name="password"' in login.text
         assert login.headers["X-Frame-Options"] == "DENY"
+        assert "Server" not in login.headers  # issue 15: `Server: gunicorn` named the software
+        policy = login.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "default-src 'self'" in policy and "frame-ancestors 'none'" in policy
         assert "Secure" in login.headers.get("Set-Cookie", "")  # production cookies
 
         # Static files: hashed names from collectstatic, served by whitenoise with a long cache.

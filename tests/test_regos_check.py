@@ -105,15 +105,20 @@ def test_passes_on_a_configured_installation(configured, emulator, qcluster):
     output, passed = run_check("--worker-timeout", "60")
 
     assert passed, output
-    for name in ("django checks", "database", "migrations", "rate limit", "REGOS key", "worker", "scheduler",
-                 "schedule"):
+    for name in ("django checks", "database", "migrations", "rate limit", "REGOS key", "REGOS data", "worker",
+                 "scheduler", "schedule"):
         assert line(output, name).startswith("[ok]"), output
     assert "shared by all workers in the database" in line(output, "rate limit")
     assert "a worker ran a test task" in line(output, "worker")
     assert "regos-daily-sync installed" in line(output, "schedule")
-    assert "All 8 checks passed." in output
+    assert "All 9 checks passed." in output
     assert KEY not in output
-    assert emulator.stats.by_method.get("Stock/Get") == 1  # one cheap call
+    assert "7 listings read" in line(output, "REGOS data") and "every row valid" in line(output, "REGOS data")
+    # One cheap call for the key, then one small page of each listing the sync reads.
+    assert emulator.stats.by_method.get("Stock/Get") == 2
+    for method in ("DocCheque/Get", "DocWholeSale/Get", "DocWholeSaleReturn/Get", "DocCashSession/Get",
+                   "OperatingCash/Get", "User/Get"):
+        assert emulator.stats.by_method.get(method) == 1, method
 
 
 @pytest.mark.django_db(transaction=True)
@@ -128,6 +133,27 @@ def test_wrong_key_names_the_fix_without_printing_the_key(configured, emulator):
     assert "refused the key (error 1096" in line(output, "REGOS key")
     assert "REGOS_INTEGRATION_KEY" in fix_after(output, "REGOS key")
     assert WRONG_KEY not in output and KEY not in output
+
+
+@pytest.mark.django_db(transaction=True)
+def test_entities_our_models_reject_fail_the_check(configured):
+    """Issue 15: the key was accepted, so every check passed, while REGOS sent cheques the sync rejects."""
+    server = FakeRegosServer(dataset=generate_dataset(seed=11, stocks=2, days=2, cheques_per_day=3), key=KEY,
+                             fault_plan="DocCheque/Get#*:amount-missing")
+    server.start()
+    try:
+        configured.REGOS_BASE_URL = server.base_url
+        install_schedules_and_heartbeat()
+        output, passed = run_check("--worker-timeout", "0.5")
+    finally:
+        server.stop()
+    assert not passed
+    assert line(output, "REGOS key").startswith("[ok]")
+    data = line(output, "REGOS data")
+    assert data.startswith("[FAIL]") and "1 of 7 listings unreadable" in data, output
+    assert "DocCheque/Get" in data and "amount" in data, data
+    assert "REGOS sends data this version cannot read" in fix_after(output, "REGOS data")
+    assert KEY not in output
 
 
 @pytest.mark.django_db(transaction=True)

@@ -104,3 +104,38 @@ def test_requests_go_to_the_key_url_with_the_json_headers():
     assert request.url == url("DocCheque/Get")
     assert request.headers["Content-Type"] == "application/json;charset=utf-8"
     assert request.headers["Accept"] == "application/json"
+
+
+def longest_key_run(text: str, key: str = KEY) -> int:
+    """The longest piece of ``key`` found in ``text`` (brute force, independent of the masking code)."""
+    best = 0
+    for start in range(len(key)):
+        for end in range(len(key), start + best, -1):
+            if key[start:end] in text:
+                best = end - start
+                break
+    return best
+
+
+@responses.activate
+def test_a_non_json_body_echoing_the_url_leaks_no_run_of_the_key(caplog):
+    """A proxy's HTML error page that echoes the request URL, with the key at every offset of the
+    80-character snippet and the body cut at every length through the key (issue 15, item 3)."""
+    caplog.set_level(logging.DEBUG)
+    echo = f"<html>404 Not Found: POST /gateway/out/{KEY}/v1/DocCheque/Get</html>"
+    key_at = echo.index(KEY)
+    bodies = [" " * pad + echo for pad in range(0, 90)]  # the key crosses the snippet's end everywhere
+    bodies += [echo[:cut] for cut in range(key_at, key_at + len(KEY) + 1)]  # cut anywhere in the key
+    worst, messages = 0, []
+    for body in bodies:
+        add(responses, "Stock/Get", body, status=200)
+        client, _ = make_client(max_attempts=1)
+        with pytest.raises(RegosError) as raised:
+            client.get_stocks()
+        text = "".join(traceback.format_exception(raised.value)) + repr(raised.value)
+        messages.append(text)
+        worst = max(worst, longest_key_run(text))
+        responses.reset()
+    assert any("not valid JSON" in m for m in messages)
+    assert worst < 8, worst
+    assert longest_key_run(caplog.text) < 8

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -197,10 +198,64 @@ def test_live_running_run_is_joined(settings) -> None:  # type: ignore[no-untype
     assert not created and run.id == live.id
 
 
+def _gone_process_owner() -> str:
+    """The owner string of a process that has just exited on this host."""
+    import socket
+    import subprocess
+    import sys
+
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True,
+                           timeout=60)
+    return f"{socket.gethostname()} {int(child.stdout)} 12345"
+
+
+@pytest.mark.django_db
+def test_a_running_run_of_a_dead_process_is_failed_at_once(settings) -> None:  # type: ignore[no-untyped-def]
+    """Issue 15: a killed regos_sync left its run running; later syncs joined it until it went stale."""
+    settings.REGOS_RUN_STALE_AFTER_S = 3600
+    now = timezone.now()
+    owner = _gone_process_owner()
+    dead = SyncRun.objects.create(trigger="command", date_from=DAY, date_to=DAY, status=SyncRun.Status.RUNNING,
+                                  started_at=now, heartbeat_at=now, owner=owner)
+    run, created = services.sync_run_request(date_from=DAY, date_to=DAY, trigger="command")
+    dead.refresh_from_db()
+    assert created and run.id != dead.id
+    assert dead.status == SyncRun.Status.FAILED
+    assert f"pid {owner.split()[1]} on {owner.split()[0]}" in dead.error and "is gone" in dead.error
+
+
+@pytest.mark.django_db
+def test_a_running_run_of_a_live_or_foreign_process_is_joined(settings) -> None:  # type: ignore[no-untyped-def]
+    from sync.engine.runs import process_id
+
+    settings.REGOS_RUN_STALE_AFTER_S = 3600
+    now = timezone.now()
+    pid = _gone_process_owner().split()[1]
+    for owner in (process_id(), f"another-host.example {pid} 12345", ""):
+        SyncRun.objects.all().delete()
+        live = SyncRun.objects.create(trigger="command", date_from=DAY, date_to=DAY,
+                                      status=SyncRun.Status.RUNNING, started_at=now, heartbeat_at=now, owner=owner)
+        run, created = services.sync_run_request(date_from=DAY, date_to=DAY, trigger="command")
+        assert not created and run.id == live.id, owner
+
+
+@pytest.mark.django_db
+def test_a_reused_pid_does_not_keep_a_run_alive(settings) -> None:  # type: ignore[no-untyped-def]
+    """The pid is alive but started at another time: another process got the number."""
+    import os
+    import socket
+
+    from sync.engine.runs import owner_is_dead, process_id
+
+    assert not owner_is_dead(process_id())
+    assert owner_is_dead(f"{socket.gethostname()} {os.getpid()} 1")
+
+
 @pytest.mark.django_db
 def test_a_run_is_claimed_once() -> None:
     run, _ = services.sync_run_request(date_from=DAY, date_to=DAY, trigger="user")
-    assert run_claim(run_id=run.id) is not None
+    claimed = run_claim(run_id=run.id)
+    assert claimed is not None and claimed.owner.split()[1] == str(os.getpid())
     # A second delivery of the same task finds it running with a fresh heartbeat: not ours.
     assert run_claim(run_id=run.id) is None
 

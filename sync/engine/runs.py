@@ -4,7 +4,8 @@
   or create a queued one. Two triggers racing for the same days get the same run.
 - ``run_claim``: queued → running (or re-claim a stale running run on its old heartbeat); whoever's
   conditional update matches owns the run, everybody else (a redelivered task, a second worker) backs off.
-- Staleness: a running run whose heartbeat is older than REGOS_RUN_STALE_AFTER_S lost its worker; a
+- Staleness: a running run whose heartbeat is older than REGOS_RUN_STALE_AFTER_S lost its worker, and so
+  did one whose recorded process (``owner``: host, pid, start time) is known dead on this host; a
   queued run nobody picked up within the worker's task timeout means no worker is running.
 """
 
@@ -12,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import random
+import socket
 import time
 import uuid
 from datetime import date, datetime, timedelta
@@ -94,6 +97,40 @@ class _Gate:
 # --- staleness -----------------------------------------------------------------------------------
 
 
+def _process_start(pid: int) -> str:
+    """When process ``pid`` started (clock ticks since boot, Linux /proc), or "" where unknown.
+    Together with the pid it names one process: a pid reused later has another start time."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        return fields[19].decode()  # field 22 of stat(5); the first two fields precede ")"
+    except (OSError, IndexError):
+        return ""
+
+
+def process_id() -> str:
+    """This process, as recorded in ``SyncRun.owner``."""
+    pid = os.getpid()
+    return f"{socket.gethostname()} {pid} {_process_start(pid)}"
+
+
+def owner_is_dead(owner: str) -> bool:
+    """True only when ``owner`` is a process of this host that is known to be gone."""
+    host, _, rest = owner.partition(" ")
+    pid_text, _, started = rest.partition(" ")
+    if not owner or host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another machine's process, or nothing recorded: only the heartbeat can tell
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # exists, another user's
+    now_started = _process_start(pid)
+    return bool(started and now_started and now_started != started)  # the pid was reused
+
+
 def _stale_before(now: datetime) -> datetime:
     return now - timedelta(seconds=settings.REGOS_RUN_STALE_AFTER_S)
 
@@ -108,7 +145,7 @@ def run_is_stale(run: SyncRun, *, now: datetime | None = None) -> bool:
     now = now or timezone.now()
     if run.status == SyncRun.Status.RUNNING:
         beat = run.heartbeat_at or run.started_at or run.created_at
-        return beat < _stale_before(now)
+        return beat < _stale_before(now) or owner_is_dead(run.owner)
     if run.status == SyncRun.Status.QUEUED:
         return run.created_at < _queued_stale_before(now)
     return False
@@ -118,13 +155,17 @@ def run_fail_if_stale(run: SyncRun) -> bool:
     """Mark a stale active run failed (conditional on the state we saw); True if it is no longer active."""
     if not run_is_stale(run):
         return False
-    if run.status == SyncRun.Status.RUNNING:
+    if run.status == SyncRun.Status.RUNNING and owner_is_dead(run.owner):
+        host, pid = run.owner.split(" ")[:2]
+        error = f"The process running it (pid {pid} on {host}) is gone: it was stopped or killed."
+        hint = gettext_noop("Sync again; a killed regos_sync or worker leaves nothing half-written.")
+    elif run.status == SyncRun.Status.RUNNING:
         error = "The worker stopped: no heartbeat for more than REGOS_RUN_STALE_AFTER_S seconds."
         hint = gettext_noop("Check that the worker (manage.py qcluster) is running, then sync again.")
     else:
         error = "The run was never started by a worker."
         hint = gettext_noop("Check that the worker (manage.py qcluster) is running, then sync again.")
-    done = SyncRun.objects.filter(id=run.id, status=run.status, heartbeat_at=run.heartbeat_at).update(
+    done = SyncRun.objects.filter(id=run.id, status=run.status, heartbeat_at=run.heartbeat_at, owner=run.owner).update(
         status=SyncRun.Status.FAILED, finished_at=timezone.now(), error=error, error_hint=hint
     )
     if done:
@@ -170,7 +211,7 @@ def run_claim(*, run_id: uuid.UUID | str) -> SyncRun | None:
     """Take the run for this process; None if it is not ours to run (finished, or alive elsewhere)."""
     now = timezone.now()
     claimed = SyncRun.objects.filter(id=run_id, status=SyncRun.Status.QUEUED).update(
-        status=SyncRun.Status.RUNNING, started_at=now, heartbeat_at=now
+        status=SyncRun.Status.RUNNING, started_at=now, heartbeat_at=now, owner=process_id()
     )
     if not claimed:
         run = SyncRun.objects.filter(id=run_id).first()
@@ -179,7 +220,7 @@ def run_claim(*, run_id: uuid.UUID | str) -> SyncRun | None:
         # Its worker died without marking it (killed): take it over on the heartbeat we saw.
         claimed = SyncRun.objects.filter(
             id=run_id, status=SyncRun.Status.RUNNING, heartbeat_at=run.heartbeat_at
-        ).update(heartbeat_at=now)
+        ).update(heartbeat_at=now, owner=process_id())
         if not claimed:
             return None
         log.warning("sync run %s re-claimed from a stopped worker", run_id)

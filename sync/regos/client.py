@@ -60,7 +60,7 @@ import requests
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from payroll.dates import add_months, range_bounds_unix
-from regos_admin.env import mask
+from regos_admin.env import SECRET_RUN, mask, redact
 from sync.regos.errors import (
     RegosAccessError,
     RegosApiError,
@@ -520,25 +520,46 @@ class _KeyMaskingFilter(logging.Filter):
     """Masks integration keys in urllib3's debug lines (they print the request path).
 
     Only SHA-256 fingerprints are kept: a path segment in front of ``/v1/`` is masked when its
-    fingerprint belongs to a key some client in this process uses.
+    fingerprint belongs to a key some client in this process uses, and so is any run of
+    ``SECRET_RUN``+ characters whose windows fingerprint as pieces of such a key (a cut key).
     """
 
     _candidate = re.compile(r"/([A-Za-z0-9._~%-]{4,256})/v1/")
+    _key_chars = re.compile(rf"[A-Za-z0-9._~%-]{{{SECRET_RUN},}}")
 
     def __init__(self) -> None:
         super().__init__()
         self._fingerprints: set[str] = set()
+        self._gram_fingerprints: set[str] = set()
         self._lock = threading.Lock()
 
     def register(self, key: str) -> None:
+        grams = {key_fingerprint(key[i:i + SECRET_RUN]) for i in range(len(key) - SECRET_RUN + 1)}
         with self._lock:
             self._fingerprints = self._fingerprints | {key_fingerprint(key)}
+            self._gram_fingerprints = self._gram_fingerprints | grams
 
     def _mask_segment(self, match: re.Match[str]) -> str:
         segment = match.group(1)
         if key_fingerprint(segment) in self._fingerprints:
             return f"/{mask(segment)}/v1/"
         return match.group(0)
+
+    def _mask_runs(self, match: re.Match[str]) -> str:
+        word = match.group(0)
+        covered = [False] * len(word)
+        for i in range(len(word) - SECRET_RUN + 1):
+            if key_fingerprint(word[i:i + SECRET_RUN]) in self._gram_fingerprints:
+                covered[i:i + SECRET_RUN] = [True] * SECRET_RUN
+        if not any(covered):
+            return word
+        out: list[str] = []
+        for i, char in enumerate(word):
+            if not covered[i]:
+                out.append(char)
+            elif i == 0 or not covered[i - 1]:
+                out.append("•••")
+        return "".join(out)
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not self._fingerprints:
@@ -548,10 +569,14 @@ class _KeyMaskingFilter(logging.Filter):
         except Exception:  # a broken record is the logging module's problem, not ours
             return True
         masked = self._candidate.sub(self._mask_segment, message)
+        masked = self._key_chars.sub(self._mask_runs, masked)
         if masked != message:
             record.msg, record.args = masked, None
         return True
 
+
+# Enough of a non-JSON body to mask every key run that could reach the 80-character snippet.
+_SNIPPET_SOURCE_BYTES = 4096
 
 _KEY_FILTER = _KeyMaskingFilter()
 _FILTERED_LOGGERS = ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry", "sync.regos")
@@ -691,9 +716,8 @@ class RegosClient:
         return self._request(method, payload, expect=expect)
 
     def _safe(self, text: str, limit: int = 300) -> str:
-        for secret in {self._key, self._quoted_key}:
-            if secret and secret in text:
-                text = text.replace(secret, mask(self._key))
+        # Masked before it is cut: a cut key is no longer the key, but its runs still are.
+        text = redact(text, dict.fromkeys((self._key, self._quoted_key)))
         text = " ".join(text.split())
         return text if len(text) <= limit else text[:limit] + "…"
 
@@ -837,7 +861,7 @@ class RegosClient:
         try:
             data = json.loads(response.content, parse_float=Decimal, parse_constant=_reject_constant)
         except (ValueError, RecursionError) as exc:
-            snippet = self._safe(response.content[:80].decode("utf-8", "replace"), limit=80)
+            snippet = self._safe(response.content[:_SNIPPET_SOURCE_BYTES].decode("utf-8", "replace"), limit=80)
             reason = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
             return _Problem("response", f"the body is not valid JSON ({reason}); it starts with {snippet!r}")
         return self._check_envelope(method, data, expect, retry_after)

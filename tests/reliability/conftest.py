@@ -73,6 +73,7 @@ def record(request: pytest.FixtureRequest) -> Iterator[Record]:
     ROWS.append({
         "nodeid": row.nodeid, "order": len(ROWS), "area": row.area, "case": row.case,
         "expected": row.expected, "observed": "; ".join(row.observed), "result": result,
+        **({"figures": row.figures} if row.figures else {}),
     })
 
 

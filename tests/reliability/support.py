@@ -32,6 +32,9 @@ class Record:
     case: str = ""
     expected: str = ""
     observed: list[str] = field(default_factory=list)
+    # Counted figures for the README's security figures table (scripts/reliability_report.py,
+    # FIGURES): e.g. {"inputs": 1864, "5xx": 0, "wrong writes": 0, "key chars leaked": 0}.
+    figures: dict[str, int] = field(default_factory=dict)
 
     def __call__(self, area: str, case: str, expected: str) -> Record:
         self.area, self.case, self.expected = area, case, expected
@@ -39,6 +42,12 @@ class Record:
 
     def saw(self, text: object) -> None:
         self.observed.append(" ".join(str(text).split()))
+
+    def count(self, **figures: int) -> None:
+        """Add to this row's figures; keyword names use ``_`` for spaces (``key_chars_leaked``)."""
+        for name, value in figures.items():
+            label = name.replace("_", " ")
+            self.figures[label] = self.figures.get(label, 0) + value
 
 
 def record_extra(name: str, value: Any) -> None:

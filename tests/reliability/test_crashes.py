@@ -19,14 +19,16 @@ What the engine guarantees, and what is asserted:
 - MongoDB (no transactions here) may leave the killed day's rows mixed, but then — and only then for
   that day — ``HistoryDay`` is "rebuilding" (``sync.selectors.days_needing_repair``, and ``/health/``
   lists it under ``days_rebuilding``); every other day is exactly old or new;
-- the killed run stays "running" until its heartbeat is older than ``REGOS_RUN_STALE_AFTER_S``; the
-  next trigger marks it failed ("the worker stopped") and starts a fresh run, which repairs
-  everything: facts, history and totals equal the new oracle, no day is left "rebuilding".
+- the killed run stays "running" (nobody is left to mark it), but it recorded its process (host, pid,
+  start time): the next trigger on this host sees that process gone, marks the run failed at once —
+  not after ``REGOS_RUN_STALE_AFTER_S`` — and starts a fresh run, which repairs everything: facts,
+  history and totals equal the new oracle, no day is left "rebuilding".
 """
 
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 from datetime import date
@@ -179,18 +181,21 @@ def test_sigkill_mid_sync_never_mixes_a_day_and_the_next_run_repairs(
         f"flagged rebuilding: {sorted(d.isoformat() for d in repair_days) or 'none'}"
     )
 
-    # The next trigger: the dead run is recognised once its heartbeat is stale, a new run repairs.
-    settings.REGOS_RUN_STALE_AFTER_S = 1
-    wait_until(lambda: run_is_stale(SyncRun.objects.get(pk=killed.pk)), timeout=30, what="a stale heartbeat")
+    # The next trigger: the dead process is recognised at once (its heartbeat is still fresh), a new run repairs.
+    assert killed.owner.split()[:2] == [socket.gethostname(), str(proc.pid)]
+    settings.REGOS_RUN_STALE_AFTER_S = 3600
+    assert run_is_stale(SyncRun.objects.get(pk=killed.pk))
     emulator.control("POST", "fault-plan", {"spec": None})
     repaired = services.sync_range(date_from=world.first, date_to=world.last, client=fast_client())
     assert repaired.status == SyncRun.Status.SUCCEEDED, repaired.error
     assert repaired.pk != killed.pk
     killed.refresh_from_db()
-    assert killed.status == SyncRun.Status.FAILED and "worker stopped" in killed.error
+    assert killed.status == SyncRun.Status.FAILED and f"pid {proc.pid}" in killed.error, killed.error
+    assert "is gone" in killed.error
     assert_state(database_state(), new)
     assert selectors.days_needing_repair() == [] and Client().get("/health/").json()["days_rebuilding"] == []
-    record.saw("killed run marked failed (“worker stopped”); next run succeeded, = oracle")
+    record.saw("killed run marked failed at once (its pid is gone, heartbeat still fresh); next run succeeded, "
+               "= oracle")
 
 
 def settings_database_url() -> str:

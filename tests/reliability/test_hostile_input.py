@@ -8,6 +8,8 @@ panel) unless said otherwise; ``raise_request_exception=False`` turns a crash in
 from __future__ import annotations
 
 import io
+import json
+import re
 import zipfile
 from datetime import timedelta
 from decimal import Decimal
@@ -15,6 +17,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 from hypothesis import HealthCheck, given
@@ -35,6 +38,7 @@ NASTY = [
     "garbage", "", " ", "2026-02-30", "2026-13-01", "99999-01-01", "0000-00-00", "-1", "1e309", "NaN",
     "2026-11-01' OR '1'='1", "<script>alert(1)</script>", "\x00", "２０２６-１１-０１", "2026-11-01T00:00:00",
     "x" * 5000, "%00", "../../etc/passwd", "{{7*7}}", "${jndi:ldap://x}",
+    "9999-12-31", "0001-01-01", "1999-12-31", "2101-01-01",
 ]
 SCRIPT = "<script>alert(1)</script>"
 
@@ -179,6 +183,32 @@ def test_exports_never_carry_a_spreadsheet_formula(browser, sales, record: Recor
     record.saw("CSV: `'=HYPERLINK(…)`, `'+cmd|…`; XLSX: inline strings, no formula element")
 
 
+def test_hostile_name_cells_start_no_formula_in_any_piece(browser, sales, record: Record) -> None:  # type: ignore[no-untyped-def]
+    from payroll.exports import safe_text
+    from tests.fixtures.hostile import formula_pieces, hostile_cells
+
+    cells = hostile_cells()
+    record("Hostile input", f"{len(cells)} hostile name cells (issue 15, item 8: `;=`, `,=`, a formula behind "
+           "blanks, an NBSP, a tab or a newline); a sample as employee names through the CSV export over HTTP, "
+           "the file split on `;`, `,` and line breaks as a ru/uz Excel would",
+           "no piece starts a formula after blanks and quotes are stripped")
+    live = [cell for cell in cells if formula_pieces(safe_text(cell))]
+    sample = cells[::12]
+    day = today() - timedelta(days=2)
+    for number, name in enumerate(sample):
+        employee = Employee.objects.create(full_name=name, branch=sales)
+        DailySalesHistory.objects.create(date=day, branch=sales, employee=employee, retail_sales=Decimal(number),
+                                         total_sales=Decimal(number))
+    text = b"".join(browser.get(f"/reports/export.csv?date_from={day}&date_to={day}")).decode()
+    pieces = [re.sub(r'^[\s"]*', "", piece) for piece in re.split(r"[;,\n\r]", text)]
+    exported = [piece for piece in pieces if piece.startswith(("=", "+", "-", "@"))]
+    assert text.count("\n") >= len(sample)
+    assert live == [] and exported == [], (live[:3], exported[:3])
+    record.count(inputs=len(cells) + len(sample), formulas_left=len(live) + len(exported))
+    record.saw(f"{len(cells)} cells neutralised by the export function, {len(sample)} exported over HTTP: "
+               f"{len(live) + len(exported)} pieces left that start a formula")
+
+
 # --- admin changelists ---------------------------------------------------------------------------------
 
 CHANGELIST_QUERIES = [
@@ -215,6 +245,89 @@ def test_admin_changelists_survive_hostile_query_strings(browser, sales, record:
     assert "/sync/stockmapping/" in found and ">77<" in found
     record.saw(f"{len(models) * len(CHANGELIST_QUERIES)} requests → {dict(sorted(statuses.items()))}; "
                "no 500, no reflected <script>; bad object URLs → 302/404")
+
+
+# --- the inputs that gave a 500 (issue 15, item 4) ---------------------------------------------------
+
+EXTREME_DAYS = ["9999-12-31", "9999-12-30", "0001-01-01", "0001-01-02", "1999-12-31", "2101-01-01"]
+
+
+def test_extreme_dates_bad_object_ids_and_hostile_webhooks_are_4xx(  # type: ignore[no-untyped-def]
+    browser, sales, settings, record: Record
+) -> None:
+    from django.contrib.contenttypes.models import ContentType
+
+    from sync.models import DirtyDay, WebhookEvent
+
+    record("Hostile input", "the issue-15 500s: reports and both exports with dates at the ends of the calendar "
+           "(`9999-12-31`, `0001-01-01`), the drill-down on them, `/r/<content type>/<not an id>/` for every "
+           "model, webhook bodies with the right key nested 1,000–50,000 levels inside `data.data` and a lone "
+           "surrogate in `data.data.uuid`", "4xx with a message; nothing written")
+    settings.REGOS_INTEGRATION_KEY = "extreme0regos0reliability0key000"
+    settings.REGOS_WEBHOOK_SECRET = ""
+    before = web.snapshot()
+    statuses: dict[int, int] = {}
+    tried = errors = 0
+
+    def seen(response, allowed: tuple[int, ...]) -> None:  # type: ignore[no-untyped-def]
+        nonlocal tried, errors
+        tried += 1
+        errors += response.status_code >= 500
+        statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+        assert response.status_code in allowed, response.status_code
+
+    for url in REPORT_URLS:
+        for name in ("date_from", "date_to"):
+            for day in EXTREME_DAYS:
+                response = browser.get(f"{url}?{name}={day}")
+                seen(response, (200, 400) if url == "/reports/summary/" else (400,))
+                if response.status_code == 400:
+                    assert "text/html" in response["Content-Type"]
+        for day in EXTREME_DAYS:  # both ends at once
+            seen(browser.get(f"{url}?date_from={day}&date_to={day}"),
+                 (200, 400) if url == "/reports/summary/" else (400,))
+    page = browser.get("/reports/history/?date_from=9999-12-31").content.decode()
+    assert "Enter a date between 2000-01-01 and 2100-12-31." in page
+    for day in EXTREME_DAYS:
+        seen(browser.get(f"/reports/history/{day}/{sales.pk}/unassigned/"), (404,))
+
+    for content_type in ContentType.objects.all():
+        for bad in ("not-a-uuid", "1", "%00", "x" * 300):
+            seen(browser.get(f"/r/{content_type.pk}/{bad}/"), (404,))
+    staff = Client(raise_request_exception=False)
+    staff.force_login(get_user_model().objects.create_user("plain-staff", is_staff=True))
+    branch_type = ContentType.objects.get_for_model(Branch)
+    seen(staff.get(f"/r/{branch_type.pk}/not-a-uuid/"), (404,))
+    before = web.snapshot()  # the staff user above is the test's own write
+
+    hook = Client(raise_request_exception=False)
+
+    def event(inner: object) -> str:
+        return json.dumps({
+            "action": "HandleWebhook", "event_id": "ev-hostile", "occurred_at": "2026-11-20T10:00:00Z",
+            "connected_integration_id": settings.REGOS_INTEGRATION_KEY,
+            "data": {"action": "DocChequeClosed", "data": {"uuid": "u-1", "x": inner}},
+        })
+
+    bodies = []
+    for depth in (40, 1000, 5000, 20000):
+        bodies.append(event("__deep__").replace('"__deep__"', "[" * depth + "]" * depth))
+        bodies.append(event("__deep__").replace('"__deep__"', '{"a":' * depth + "1" + "}" * depth))
+    bodies.append(event("x").replace('"u-1"', '"\\ud800"'))
+    bodies.append(event("\udfff-tail"))
+    bodies.append(event("x").replace('"x"', '{"\\udc80": 1}'))
+    for body in bodies:
+        if len(body) > 64 * 1024:
+            continue  # the 64 KiB cap answers first (413): the nesting never reaches the parser
+        response = hook.post("/regos/webhook/", data=body, content_type="application/json")
+        seen(response, (400,))
+        assert response.json()["ok"] is False and response.json()["error"], response.content
+    assert WebhookEvent.objects.count() == 0 and DirtyDay.objects.count() == 0
+    after = web.snapshot()
+    wrong = sum(1 for label in before if before[label] != after.get(label))
+    assert wrong == 0
+    record.count(inputs=tried, **{"5xx": errors}, wrong_writes=wrong)
+    record.saw(f"{tried} requests → {dict(sorted(statuses.items()))}; no 500; database unchanged")
 
 
 # --- fuzzing: the webhook and the report query strings --------------------------------------------------

@@ -289,3 +289,171 @@ def test_login_throttle_counts_failures_from_every_process(accountant, record: R
     assert login(Client(), "buxgalter", PASSWORD, address="203.0.113.50").status_code == 429
     assert get_user_model().objects.filter(username="buxgalter").exists()
     record.saw("4 failures in 2 other processes + 1 here → locked (429) for the right password")
+
+
+# --- secrets on the DEBUG error page (issue 15, item 1) ---------------------------------------------
+
+DEBUG_SECRETS = {
+    "REGOS_INTEGRATION_KEY": "dbgK3yRegos0123456789abcdefghijABCDEFGHIJ0123456789",  # 50 characters
+    "DJANGO_SECRET_KEY": "s3cr3t!@#$%^&*(-_=+)djangoSecretKeyForTheDebugPage0123456789",
+    "REGOS_WEBHOOK_SECRET": "hookS3cretPathSegment0123456789",
+    "DATABASE_URL": "mongodb://regos:DbPassw0rdXyz123@db.internal:27017/regos_admin",
+    "REDIS_URL": "redis://:RedisPassw0rd987654@redis.internal:6379/0",
+}
+
+
+def longest_run(text: str, secret: str) -> int:
+    """Length of the longest piece of ``secret`` found in ``text`` (brute force, independent of the code)."""
+    best = 0
+    for start in range(len(secret)):
+        for end in range(len(secret), start + best, -1):
+            if secret[start:end] in text:
+                best = end - start
+                break
+    return best
+
+
+def test_the_debug_error_page_prints_no_secret(record: Record) -> None:
+    record("Security", "DEBUG on, every secret set (REGOS key, DJANGO_SECRET_KEY, webhook secret, MongoDB and "
+           "Redis passwords, also in the environment the dev server copies into request.META); Django's "
+           "technical 500 page and its text form rendered for an exception raised in a frame holding them",
+           "no secret, nor 8+ characters of one, anywhere on the page")
+    env = child_env(DJANGO_DEBUG="true", **DEBUG_SECRETS)
+    probe = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "from django.test import RequestFactory; from django.views.debug import technical_500_response; "
+        "import sys, os\n"
+        "request = RequestFactory().get('/reports/history/?date_from=9999-12-31', **dict(os.environ))\n"
+        "key = s.REGOS_INTEGRATION_KEY; url = os.environ['DATABASE_URL']\n"
+        "try:\n    raise OverflowError('date value out of range ' + key)\n"
+        "except OverflowError:\n    info = sys.exc_info()\n"
+        "page = technical_500_response(request, *info).content.decode()\n"
+        "from django.views.debug import get_exception_reporter_class\n"
+        "text = get_exception_reporter_class(request)(request, *info).get_traceback_text()\n"
+        "sys.stdout.write(page + '\\n<<TEXT>>\\n' + text)\n"
+    )
+    # A child process: the settings are read from this environment the way `make run` reads them
+    # (mongodb:// needs no server to render a page).
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**env, "DJANGO_SETTINGS_MODULE": "regos_admin.settings"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    page = done.stdout
+    assert "OverflowError" in page and "<<TEXT>>" in page and "Request information" in page
+    assert "REGOS_INTEGRATION_KEY" in page  # the META copy of the environment is there, masked
+    secrets = list(DEBUG_SECRETS.values()) + ["DbPassw0rdXyz123", "RedisPassw0rd987654"]
+    leaked = {secret[:6]: longest_run(page, secret) for secret in secrets}
+    assert all(run < 8 for run in leaked.values()), leaked
+    assert "ENV" not in re.findall(r'<td>([A-Z_]+)</td>', page)  # no setting holds the env object
+    record.count(inputs=len(secrets), key_chars_leaked=max(leaked.values()))
+    record.saw(f"page of {len(page)} characters (HTML + text): longest run of any secret "
+               f"{max(leaked.values())} characters")
+
+
+# --- a cut key in a non-JSON answer (issue 15, item 3) ----------------------------------------------
+
+ECHO_KEY = "EchoK3y0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"  # 50 characters, like a real key
+
+
+def test_a_url_echoing_answer_leaks_no_run_of_the_key(admin_user, settings, record: Record) -> None:  # type: ignore[no-untyped-def]
+    record("Security", "REGOS (or a proxy) answers non-JSON that echoes the request URL, with the key crossing "
+           "the 80-character snippet at every offset and the body cut at every length through the key; the "
+           "sync's run error, run page, `regos_sync`/`regos_check`/`regos_discover` output and logs searched",
+           "no run of 8+ key characters anywhere")
+    import responses as responses_lib
+    from django.core.management import CommandError, call_command
+
+    settings.REGOS_INTEGRATION_KEY = ECHO_KEY
+    settings.REGOS_BASE_URL = "https://regos.test/gateway/out"
+    settings.REGOS_MAX_ATTEMPTS = 1
+    settings.REGOS_RATE_LIMIT_STORE = "process"
+    echo = f"<html><body>Bad gateway for POST /gateway/out/{ECHO_KEY}/v1/DocCheque/Get</body></html>"
+    at = echo.index(ECHO_KEY)
+    # The key crosses the snippet's 80th character for every padding up to 80 - at.
+    bodies = [" " * pad + echo for pad in range(0, 80 - at + 1)] + [echo[:cut] for cut in range(at, at + 51, 5)]
+    browser = Client()
+    browser.force_login(admin_user)
+    worst, tried, outputs = 0, 0, []
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    from regos_admin.logging import MaskRegosKeyFilter
+
+    handler.addFilter(MaskRegosKeyFilter())
+    logging.getLogger().addHandler(handler)
+    try:
+        for number, body in enumerate(bodies):
+            with responses_lib.RequestsMock(assert_all_requests_are_fired=False) as mock:
+                mock.add(responses_lib.POST, re.compile(r"https://regos\.test/.*"), body=body, status=200)
+                run = services.sync_range(date_from=DAY, date_to=DAY, client=fast_client())
+                try:  # the client's own error, before anything downstream masks it again
+                    fast_client().get_stocks()
+                except Exception as exc:  # noqa: BLE001 — its text is what is searched
+                    raw = f"{exc!s} {exc!r}"
+                page = browser.get(f"/sync/runs/{run.pk}/").content.decode()
+                out = io.StringIO()
+                # The commands (each runs Django's checks: slow) on every fourth answer.
+                for command, args in [] if number % 4 else (("regos_sync", ["--from", str(DAY), "--to", str(DAY)]),
+                                      ("regos_discover", []), ("regos_check", ["--worker-timeout", "0"])):
+                    try:
+                        call_command(command, *args, stdout=out, stderr=out)
+                    except (CommandError, SystemExit) as exc:
+                        out.write(str(exc))
+            texts = [run.error, run.error_hint, page, out.getvalue(), raw]
+            outputs.append(texts)
+            tried += 1
+            worst = max([worst] + [longest_run(t, ECHO_KEY) for t in texts])
+    finally:
+        logging.getLogger().removeHandler(handler)
+    worst = max(worst, longest_run(stream.getvalue(), ECHO_KEY))
+    assert any("not valid JSON" in texts[0] for texts in outputs), outputs[0][0]
+    assert worst < 8, worst
+    record.count(inputs=tried, key_chars_leaked=worst)
+    record.saw(f"{tried} answers × (run error, run page, 3 command outputs, logs): longest run of key "
+               f"characters {worst}")
+
+
+DAY = __import__("datetime").date(2026, 11, 20)
+
+
+# --- smaller issue-15 findings ---------------------------------------------------------------------
+
+
+def test_login_without_next_lands_on_the_home_page(accountant, record: Record) -> None:  # type: ignore[no-untyped-def]
+    record("Security", "log in with no `next` field (a script, a bookmarked login URL)",
+           "redirect to the home page, which answers 200 (it was a 404 at /accounts/profile/)")
+    client = Client()
+    response = client.post(LOGIN, {"username": accountant.username, "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert client.get("/").status_code == 200
+    record.saw(f"302 → {response['Location']} → 200")
+
+
+def test_every_page_carries_a_script_policy_and_needs_no_inline_script(admin_user, record: Record) -> None:  # type: ignore[no-untyped-def]
+    record("Security", "Content-Security-Policy on the panel's pages; every page scanned for inline script "
+           "and event-handler attributes the policy would block", "`script-src 'self'` everywhere; no inline script")
+    browser = Client()
+    browser.force_login(admin_user)
+    pages = ["/", "/login/", "/sync/now/", "/sync/mappings/", "/reports/history/", "/reports/summary/"]
+    pages += [route.url for route in web.routes() if route.name.endswith(("_changelist", "_add"))]
+    inline = re.compile(r"<script(?![^>]*\bsrc=)(?![^>]*type=\"application/json\")[^>]*>|\son[a-z]+=\"", re.I)
+    checked = 0
+    for url in pages:
+        response = browser.get(url)
+        if response.status_code != 200 or not response["Content-Type"].startswith("text/html"):
+            continue
+        assert "script-src 'self'" in response["Content-Security-Policy"], url
+        assert not inline.findall(response.content.decode()), (url, inline.findall(response.content.decode())[:3])
+        checked += 1
+    assert checked > 10
+    record.saw(f"{checked} HTML pages: policy present, no inline script or on*= handler")
+
+
+def test_check_deploy_names_the_warnings_it_silences(tmp_path, record: Record) -> None:  # type: ignore[no-untyped-def]
+    record("Security", "`check --deploy` under production settings with HSTS and the HTTPS redirect off "
+           "(a LAN install)", "passes, and its output says W004/W008 are silenced and why")
+    done = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                          cwd=ROOT, env=production_env(tmp_path), capture_output=True, text=True, timeout=120)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "security.W004 (HSTS) is silenced because DJANGO_HSTS_SECONDS=0" in output
+    assert "security.W008 (HTTPS redirect) is silenced" in output
+    record.saw(" ".join(output.split())[:300])

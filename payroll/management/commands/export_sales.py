@@ -15,6 +15,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from payroll import dates
 from payroll.exports import write_csv, write_xlsx
 from payroll.selectors import export_rows
 
@@ -25,9 +26,12 @@ def _parse_day(value: str | None, option: str) -> date:
     if not value:
         raise CommandError(f"{option} is required (a business day as YYYY-MM-DD)")
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise CommandError(f"{option} {value!r} is not a date: use YYYY-MM-DD, e.g. 2026-11-01")
+    if not dates.supported(day):
+        raise CommandError(f"{option} {value} is outside {dates.FIRST_DAY}..{dates.LAST_DAY}")
+    return day
 
 
 class Command(BaseCommand):

@@ -9,7 +9,9 @@ exits non-zero when anything failed. Checks, in order:
 3. Redis answers (only when ``REDIS_URL`` is set: broker and shared rate limit);
 4. the shared REGOS rate limit's store is usable;
 5. REGOS accepts the integration key (one cheap ``Stock/Get`` with ``limit`` 1, through the
-   shared limiter like every other request);
+   shared limiter like every other request), and a few rows of every listing the sync reads
+   (cheques, wholesale and returns of the last month, shifts, registers, stocks, users) pass the
+   models the sync validates them with ("REGOS data");
 6. a worker is alive: a no-op task is queued and must come back within ``--worker-timeout``
    seconds (this proves broker → worker → result store, on any broker);
 7. the scheduler is alive: the worker heartbeat (KeyValue ``worker-heartbeat``, written every
@@ -34,6 +36,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, connections
 from django.utils import timezone
 
+from payroll.dates import range_bounds_unix, today
 from regos_admin.env import mask_key
 
 DAILY_SCHEDULE = "regos-daily-sync"
@@ -55,6 +58,13 @@ FIX_KEY = (
     "set REGOS_INTEGRATION_KEY to the key of an active *local integration* in REGOS.Online "
     "(Settings → Integrations), and give its user access to the stores"
 )
+FIX_SCHEMA = (
+    "REGOS sends data this version cannot read (its API changed, or a record is broken): the sync "
+    "would fail or quarantine it; report the line above with the REGOS version"
+)
+# What the listings check reads: a few rows of each, documents from the last month.
+LISTING_ROWS = 3
+LISTING_DAYS = 31
 FIX_REACH = "check the network and REGOS_BASE_URL (default https://integration.regos.uz/gateway/out)"
 FIX_RATE = (
     "another program is using the same integration key: stop it or give regos-admin its own key; "
@@ -113,7 +123,11 @@ class Command(BaseCommand):
             self._skip("migrations", "the database is unreachable")
         redis_ok = self._run("redis", self.check_redis) if settings.REDIS_URL else False
         limiter = self._limiter(db_ok, redis_ok)
-        self._run("REGOS key", lambda: self.check_regos(limiter, options["regos_timeout"]))
+        regos_ok = self._run("REGOS key", lambda: self.check_regos(limiter, options["regos_timeout"]))
+        if regos_ok:
+            self._run("REGOS data", lambda: self.check_listings(limiter, options["regos_timeout"]))
+        else:
+            self._skip("REGOS data", "REGOS did not accept the key")
         if db_ok:
             self._run("worker", lambda: self.check_worker(options["worker_timeout"]))
             self._run("scheduler", self.check_scheduler)
@@ -288,14 +302,7 @@ class Command(BaseCommand):
 
         if not settings.REGOS_INTEGRATION_KEY:
             return False, "REGOS_INTEGRATION_KEY is not set", FIX_KEY
-        options: dict[str, Any] = {
-            "timeout_s": min(float(settings.REGOS_TIMEOUT_S), timeout_s),
-            "max_attempts": 2,
-            "max_rate_limit_retries": 3,
-            "max_rate_limit_wait_s": 30.0,
-        }
-        if limiter is not None:
-            options["limiter"] = limiter
+        options = self._client_options(limiter, timeout_s)
         started = time.monotonic()
         client_log = logging.getLogger("sync.regos")
         level = client_log.level
@@ -317,6 +324,46 @@ class Command(BaseCommand):
             client_log.setLevel(level)
         ms = round((time.monotonic() - started) * 1000)
         return True, f"accepted by {settings.REGOS_BASE_URL} (Stock/Get, {ms} ms)", ""
+
+    @staticmethod
+    def _client_options(limiter: Any, timeout_s: float) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "timeout_s": min(float(settings.REGOS_TIMEOUT_S), timeout_s),
+            "max_attempts": 2,
+            "max_rate_limit_retries": 3,
+            "max_rate_limit_wait_s": 30.0,
+        }
+        if limiter is not None:
+            options["limiter"] = limiter
+        return options
+
+    def check_listings(self, limiter: Any, timeout_s: float) -> tuple[bool, str, str]:
+        """A few rows of every listing the sync reads, through the models the sync validates them with:
+        a key can be accepted while REGOS sends entities we cannot read (a changed schema)."""
+        from sync.regos.client import RegosClient, parse_entities
+        from sync.regos.errors import RegosError
+
+        start, end = range_bounds_unix(today() - timedelta(days=LISTING_DAYS - 1), today())
+        period = {"start_date": start, "end_date": end, "limit": LISTING_ROWS, "offset": 0}
+        problems: list[str] = []
+        rows = 0
+        client_log = logging.getLogger("sync.regos")
+        level = client_log.level
+        client_log.setLevel(logging.ERROR)
+        try:
+            with RegosClient.from_settings(**self._client_options(limiter, timeout_s)) as client:
+                for method, model, payload in _listings(period):
+                    try:
+                        result = client.call(method, payload, expect=list)["result"]
+                        rows += len(parse_entities(model, result, method=method))
+                    except RegosError as exc:
+                        problems.append(_one_line(exc))
+        finally:
+            client_log.setLevel(level)
+        if problems:
+            return (False, f"{len(problems)} of {len(_listings(period))} listings unreadable; first: {problems[0]}",
+                    FIX_SCHEMA)
+        return True, f"{len(_listings(period))} listings read ({rows} rows), every row valid", ""
 
     def check_worker(self, timeout_s: float) -> tuple[bool, str, str]:
         from django_q.models import Task
@@ -420,6 +467,22 @@ class Command(BaseCommand):
             else "not set"
         )
         return True, f"{DAILY_SCHEDULE} installed (cron '{daily['cron']}', next run {next_run})", ""
+
+
+def _listings(period: dict[str, Any]) -> list[tuple[str, type[Any], dict[str, Any]]]:
+    """Every REGOS listing the sync depends on, with the model it validates rows with."""
+    from sync.regos import models
+
+    small = {"limit": LISTING_ROWS, "offset": 0}
+    return [
+        ("DocCheque/Get", models.DocCheque, period),
+        ("DocWholeSale/Get", models.DocWholeSale, period),
+        ("DocWholeSaleReturn/Get", models.DocWholeSaleReturn, period),
+        ("DocCashSession/Get", models.DocCashSession, period),
+        ("OperatingCash/Get", models.OperatingCash, small),
+        ("Stock/Get", models.Stock, small),
+        ("User/Get", models.User, small),
+    ]
 
 
 def _one_line(exc: BaseException, limit: int = 200) -> str:

@@ -2,10 +2,15 @@
 
 Prints exactly one line, ``READY http://127.0.0.1:<port>/gateway/out``, once listening (``--port 0``
 picks a free port). The key is never printed. A bad option or fault plan exits non-zero with one line.
+
+The key it accepts: ``--key`` (visible in ``ps``: for throwaway keys), else ``REGOS_EMULATOR_KEY``, else
+``REGOS_INTEGRATION_KEY`` (the settings value, ``.env`` included: the app and the emulator started from
+one environment agree), else the demo key.
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from datetime import date
@@ -21,13 +26,22 @@ from sync.regos.emulator.protocol import NEXT_OFFSET_RULES
 _AT_LEAST_ONE = ("stocks", "cashes_per_stock", "users", "days", "page_cap", "burst")
 
 
+def emulator_key(option: str | None) -> str:
+    from django.conf import settings
+
+    return option or os.environ.get("REGOS_EMULATOR_KEY", "").strip() or settings.REGOS_INTEGRATION_KEY or DEMO_KEY
+
+
 class Command(BaseCommand):
     help = "Run the local REGOS emulator with a generated dataset."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
-        parser.add_argument("--key", default=DEMO_KEY, help="the key to accept (default: the demo key)")
+        parser.add_argument(
+            "--key", default=None,
+            help="the key to accept (default: $REGOS_EMULATOR_KEY, else $REGOS_INTEGRATION_KEY, else the demo key)",
+        )
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument("--stocks", type=int, default=5)
         parser.add_argument("--cashes-per-stock", type=int, default=2)
@@ -87,7 +101,7 @@ class Command(BaseCommand):
         limited = not opts["no_rate_limit"]
         server = FakeRegosServer(
             dataset,
-            key=opts["key"],
+            key=emulator_key(opts["key"]),
             page_cap=opts["page_cap"],
             next_offset=opts["next_offset"],
             rate_per_sec=opts["rate"] if limited else None,
