@@ -133,7 +133,7 @@ def sync_now(request: HttpRequest) -> HttpResponse:
         try:
             run, created = services.sync_run_request(
                 date_from=data["date_from"], date_to=data["date_to"], trigger=SyncRun.Trigger.USER,
-                user=request.user, branch=data.get("branch"),
+                user=request.user,
             )
         except services.SyncRangeError as exc:  # the form checks the same rules; this is the backstop
             form.add_error(None, str(exc))
