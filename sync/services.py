@@ -3,9 +3,9 @@
 Views, tasks, commands and the admin call only these; the machinery lives in ``sync.engine``.
 
 Decisions worth knowing:
-- A run's optional ``branch`` is a label for the UI only. REGOS cannot filter cheques by stock, so a
-  branch run costs the same requests as a full one; it fetches and writes every stock's documents of
-  its days (writes are idempotent, so this is never wrong — just complete).
+- A run's ``branch`` is only kept for older runs: Sync now no longer offers it. REGOS cannot filter
+  cheques by stock (DocCheque/Get has no stock filter), so a "branch" run read and reported every
+  store's documents; limiting it would need a per-register session pull, not worth a second path.
 - Branch month-to-date totals are always for the month of today in Tashkent (``totals_month``); a
   backfill of an older month updates history but leaves "month to date" meaning the current month.
 - Foreign-currency wholesale: base amount = amount × the document's exchange_rate, rounded once to
