@@ -166,20 +166,14 @@ class MappingBacklog:
     amount: Decimal  # net: sales minus returns, UZS
 
 
-def _waiting_scan() -> tuple[dict[int, WaitingUser], MappingBacklog]:
-    """One pass over the facts: the unmapped users (per REGOS_ATTRIBUTION) and the whole backlog.
+def _waiting_users() -> dict[int, WaitingUser]:
+    """One pass over the facts: the unmapped users documents count for (per REGOS_ATTRIBUTION).
 
     Money is added in Python with Decimal (SQLite sums decimals as floats).
     """
     mode = settings.REGOS_ATTRIBUTION
-    mapped_users = set(
-        SellerMapping.objects.filter(employee__isnull=False).values_list("regos_user_id", flat=True)
-    )
-    mapped_stocks = set(
-        StockMapping.objects.filter(branch__isnull=False).values_list("regos_stock_id", flat=True)
-    )
+    mapped = set(SellerMapping.objects.filter(employee__isnull=False).values_list("regos_user_id", flat=True))
     waiting: dict[int, WaitingUser] = {}
-    documents, amount = 0, Decimal("0.00")
     facts = SalesFact.objects.values_list(
         "source_kind", "seller_id", "cashier_id", "attached_user_id", "amount", "is_return", "business_date",
         "stock_id",
@@ -188,21 +182,17 @@ def _waiting_scan() -> tuple[dict[int, WaitingUser], MappingBacklog]:
         user_id = attributed_user(
             kind=kind, seller_id=seller_id, cashier_id=cashier_id, attached_user_id=attached_id, mode=mode
         )
-        user_waits = user_id is not None and user_id not in mapped_users
-        if user_waits:
-            waiting.setdefault(user_id, WaitingUser(user_id)).add(  # type: ignore[arg-type]
+        if user_id is not None and user_id not in mapped:
+            waiting.setdefault(user_id, WaitingUser(user_id)).add(
                 amount=value, is_return=is_return, day=day, stock_id=stock_id
             )
-        if user_waits or stock_id not in mapped_stocks:
-            documents += 1
-            amount += -value if is_return else value
-    return waiting, MappingBacklog(documents=documents, amount=amount)
+    return waiting
 
 
 def unmapped_users() -> list[WaitingUser]:
     """REGOS users that documents count for (per REGOS_ATTRIBUTION) and that map to no employee,
     sorted by the amount waiting."""
-    waiting, _ = _waiting_scan()
+    waiting = _waiting_users()
     if waiting:
         for user_id, name in SellerMapping.objects.filter(regos_user_id__in=list(waiting)).values_list(
             "regos_user_id", "full_name"
@@ -213,8 +203,57 @@ def unmapped_users() -> list[WaitingUser]:
 
 def mapping_backlog() -> MappingBacklog:
     """The documents that wait for a mapping (each once, whether its stock, its user or both are
-    unmapped) and their net amount: why a first sync writes no (or only unassigned) history."""
-    return _waiting_scan()[1]
+    unmapped) and their net amount: why a first sync writes no (or only unassigned) history.
+
+    Shown on the home page, so it avoids reading every fact: the documents are counted per (kind, users,
+    stock) group in the database, and only the facts of unmapped stocks/users are read for the amount
+    (Decimal in Python: SQLite sums decimals as floats). Once everything is mapped that read is empty.
+    """
+    mode = settings.REGOS_ATTRIBUTION
+    mapped_users = set(
+        SellerMapping.objects.filter(employee__isnull=False).values_list("regos_user_id", flat=True)
+    )
+    mapped_stocks = set(
+        StockMapping.objects.filter(branch__isnull=False).values_list("regos_stock_id", flat=True)
+    )
+
+    def waits(kind: str, seller_id: int | None, cashier_id: int | None, attached_id: int | None,
+              stock_id: int) -> int | None:
+        """None: counted in full; else the unmapped user the document counts for (0: only its stock)."""
+        user_id = attributed_user(
+            kind=kind, seller_id=seller_id, cashier_id=cashier_id, attached_user_id=attached_id, mode=mode
+        )
+        if user_id is not None and user_id not in mapped_users:
+            return user_id
+        return 0 if stock_id not in mapped_stocks else None
+
+    documents = 0
+    stocks: set[int] = set()
+    users: set[int] = set()
+    groups = SalesFact.objects.values("source_kind", "seller_id", "cashier_id", "attached_user_id", "stock_id")
+    for row in groups.annotate(n=Count("id")).order_by():
+        user_id = waits(row["source_kind"], row["seller_id"], row["cashier_id"], row["attached_user_id"],
+                        row["stock_id"])
+        if user_id is None:
+            continue
+        documents += row["n"]
+        if row["stock_id"] not in mapped_stocks:
+            stocks.add(row["stock_id"])
+        if user_id:
+            users.add(user_id)
+    amount = Decimal("0.00")
+    if documents:
+        candidates = SalesFact.objects.filter(
+            Q(stock_id__in=stocks) | Q(seller_id__in=users) | Q(cashier_id__in=users)
+            | Q(attached_user_id__in=users)
+        ).values_list("source_kind", "seller_id", "cashier_id", "attached_user_id", "stock_id", "amount",
+                      "is_return")
+        for kind, seller_id, cashier_id, attached_id, stock_id, value, is_return in candidates.iterator(
+            chunk_size=2000
+        ):
+            if waits(kind, seller_id, cashier_id, attached_id, stock_id) is not None:
+                amount += -value if is_return else value
+    return MappingBacklog(documents=documents, amount=amount)
 
 
 def suggested_home_branch(*, regos_user_id: int) -> Branch | None:
