@@ -31,9 +31,9 @@ def money_column(field: str, label: str):  # type: ignore[no-untyped-def]
 class BranchAdmin(FilterLookupsOnly, admin.ModelAdmin):
     list_display = [
         "name", "code", "is_active",
-        money_column("retail_sales", _("retail sales (month to date)")),
-        money_column("wholesale_sales", _("wholesale sales (month to date)")),
-        money_column("total_sales", _("total sales (month to date)")),
+        money_column("retail_sales", _("net retail sales (month to date)")),
+        money_column("wholesale_sales", _("net wholesale sales (month to date)")),
+        money_column("total_sales", _("net total (month to date)")),
         "totals_month", "updated_at",
     ]
     list_filter = ["is_active"]
@@ -46,8 +46,8 @@ class BranchAdmin(FilterLookupsOnly, admin.ModelAdmin):
 class EmployeeAdmin(FilterLookupsOnly, admin.ModelAdmin):
     list_display = [
         "full_name", "branch", "is_active",
-        money_column("daily_sales", _("retail sales (latest day)")),
-        money_column("wholesale_sales", _("wholesale sales (latest day)")),
+        money_column("daily_sales", _("net retail sales (latest day)")),
+        money_column("wholesale_sales", _("net wholesale sales (latest day)")),
         "sales_date",
     ]
     list_filter = ["is_active", "branch"]

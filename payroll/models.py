@@ -21,11 +21,11 @@ class Branch(models.Model):
     name = models.CharField(_("name"), max_length=200, unique=True)
     code = models.CharField(_("code"), max_length=50, blank=True, default="")
     is_active = models.BooleanField(_("active"), default=True, db_column="isActive")
-    retail_sales = models.DecimalField(_("retail sales (month to date)"), db_column="retailSales", **MONEY)
+    retail_sales = models.DecimalField(_("net retail sales (month to date)"), db_column="retailSales", **MONEY)
     wholesale_sales = models.DecimalField(
-        _("wholesale sales (month to date)"), db_column="wholesaleSales", **MONEY
+        _("net wholesale sales (month to date)"), db_column="wholesaleSales", **MONEY
     )
-    total_sales = models.DecimalField(_("total sales (month to date)"), db_column="totalSales", **MONEY)
+    total_sales = models.DecimalField(_("net total (month to date)"), db_column="totalSales", **MONEY)
     totals_month = models.DateField(
         _("month of the totals"), null=True, blank=True, db_column="totalsMonth",
         help_text=_("First day of the month the month-to-date totals belong to."),
@@ -52,11 +52,11 @@ class Employee(models.Model):
     )
     is_active = models.BooleanField(_("active"), default=True, db_column="isActive")
     daily_sales = models.DecimalField(
-        _("retail sales (latest day)"), db_column="dailySales", **MONEY,
+        _("net retail sales (latest day)"), db_column="dailySales", **MONEY,
         help_text=_("Net retail sales of the latest synced business day."),
     )
     wholesale_sales = models.DecimalField(
-        _("wholesale sales (latest day)"), db_column="wholesaleSales", **MONEY,
+        _("net wholesale sales (latest day)"), db_column="wholesaleSales", **MONEY,
         help_text=_("Net wholesale sales of the latest synced business day."),
     )
     sales_date = models.DateField(_("latest business day"), null=True, blank=True, db_column="salesDate")

@@ -128,7 +128,7 @@ if not DEBUG:
         SILENCED_SYSTEM_CHECKS.append("security.W008")
 
 # The database work of one web request is cut off after this long (regos_admin/request_limits.py).
-REQUEST_DB_TIMEOUT_S = ENV.DJANGO_REQUEST_DB_TIMEOUT_S
+REQUEST_DB_TIMEOUT_S = _env.DJANGO_REQUEST_DB_TIMEOUT_S
 
 # --- REGOS ---
 REGOS_BASE_URL = _env.REGOS_BASE_URL

@@ -58,16 +58,13 @@ def default_window() -> tuple[date, date]:
 
 
 class SyncNowForm(forms.Form):
-    """The range (inclusive business days) and optional branch of a "Sync now"."""
+    """The range (inclusive business days) of a "Sync now".
+
+    No branch choice: DocCheque/Get has no stock filter, so a run always reads every store's cheques;
+    offering a branch only made the run report all branches' documents under one branch's name."""
 
     date_from = IsoDateField(label=_("From"))
     date_to = IsoDateField(label=_("To"))
-    branch = ModelChoice(
-        label=_("Branch"), queryset=Branch.objects.all(), required=False, empty_label=_("All branches"),
-        help_text=_("Optional: the branch this sync is for (REGOS is read for all stores either way)."),
-        error_messages={"invalid_choice": _("No such branch: choose one from the list.")},
-    )
-
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         if not args and "data" not in kwargs:
             first, last = default_window()

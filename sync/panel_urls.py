@@ -22,6 +22,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("runs/<uuid:run_id>/retry/", staff(views.run_retry), name="run_retry"),
     path("mappings/", staff(views.mappings), name="mappings"),
     path("mappings/unmapped/", staff(views.unmapped), name="unmapped"),
+    path("mappings/bulk/", staff(views.bulk_mappings), name="bulk"),
     path("mappings/discover/", staff(views.discover), name="discover"),
     path("mappings/stocks/<int:regos_stock_id>/", staff(views.stock_map), name="stock_map"),
     path("mappings/users/<int:regos_user_id>/", staff(views.seller_map), name="seller_map"),

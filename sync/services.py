@@ -3,9 +3,9 @@
 Views, tasks, commands and the admin call only these; the machinery lives in ``sync.engine``.
 
 Decisions worth knowing:
-- A run's optional ``branch`` is a label for the UI only. REGOS cannot filter cheques by stock, so a
-  branch run costs the same requests as a full one; it fetches and writes every stock's documents of
-  its days (writes are idempotent, so this is never wrong — just complete).
+- A run's ``branch`` is only kept for older runs: Sync now no longer offers it. REGOS cannot filter
+  cheques by stock (DocCheque/Get has no stock filter), so a "branch" run read and reported every
+  store's documents; limiting it would need a per-register session pull, not worth a second path.
 - Branch month-to-date totals are always for the month of today in Tashkent (``totals_month``); a
   backfill of an older month updates history but leaves "month to date" meaning the current month.
 - Foreign-currency wholesale: base amount = amount × the document's exchange_rate, rounded once to
@@ -38,6 +38,7 @@ from regos_admin.env import mask_key
 from sync.engine import history, runs
 from sync.engine.discover import DiscoveredStock, DiscoveredUser, DiscoverResult
 from sync.engine.discover import regos_discover as _regos_discover
+from sync.engine.mappings import mappings_set_many
 from sync.engine.mappings import seller_mapping_set as _seller_mapping_set
 from sync.engine.mappings import stock_mapping_set as _stock_mapping_set
 from sync.engine.runner import DayReport, RangeSync
@@ -58,7 +59,9 @@ __all__ = [
     "DiscoveredUser",
     "SyncBusyError",
     "SyncRangeError",
+    "MappingPlanError",
     "history_reaggregate",
+    "mapping_plan_apply",
     "regos_discover",
     "seller_mapping_set",
     "stock_mapping_set",
@@ -362,6 +365,63 @@ def seller_mapping_set(
 ) -> int:
     """Map a REGOS user to an employee (None = unassigned), audit it, re-aggregate its days."""
     return _seller_mapping_set(regos_user_id=regos_user_id, employee=employee, user=user)
+
+
+class MappingPlanError(ValueError):
+    """A bulk mapping that cannot be applied as posted (one-line message); nothing was written."""
+
+
+def mapping_plan_apply(
+    *, mode: str, token: str, stock_ids: Iterable[int], user_ids: Iterable[int],
+    user: AbstractBaseUser | None = None,
+) -> tuple[int, int, int]:
+    """Apply the chosen rows of the bulk-mapping preview: (stocks mapped, users mapped, days changed).
+
+    The plan is computed afresh and must still be the one previewed (``token``), and every chosen id
+    must be a row of it; otherwise MappingPlanError and nothing is written. Branches/employees to
+    create are created first (a branch by its name, reused if it exists), then every mapping goes
+    through the audited mapping path with one re-aggregation of all their days.
+    """
+    from sync.selectors import PLAN_MODES, mapping_plan
+
+    if mode not in PLAN_MODES:
+        raise MappingPlanError(gettext_noop("Unknown bulk action."))
+    plan = mapping_plan(mode=mode)
+    if token != plan.token:
+        raise MappingPlanError(gettext_noop(
+            "The mappings changed since this preview was shown: review the new preview and apply again."
+        ))
+    chosen_stocks, chosen_users = set(stock_ids), set(user_ids)
+    stocks = [p for p in plan.stocks if p.regos_id in chosen_stocks]
+    users = [p for p in plan.users if p.regos_id in chosen_users]
+    if len(stocks) != len(chosen_stocks) or len(users) != len(chosen_users):
+        raise MappingPlanError(gettext_noop("Some of the chosen rows are not in the preview: nothing was changed."))
+    if not stocks and not users:
+        raise MappingPlanError(gettext_noop("Nothing was chosen: tick at least one row."))
+
+    branches: dict[int, Branch] = {}
+    for row in stocks:
+        if row.target_id is not None:
+            branches[row.regos_id] = Branch.objects.get(pk=row.target_id)
+        else:
+            branches[row.regos_id] = Branch.objects.get_or_create(name=row.target_name)[0]
+    home_by_stock: dict[int, Branch | None] = dict(branches)
+    for sid, branch_id in StockMapping.objects.filter(branch__isnull=False).values_list(
+        "regos_stock_id", "branch_id"
+    ):
+        home_by_stock.setdefault(sid, Branch.objects.filter(pk=branch_id).first())
+    active = dict(SellerMapping.objects.values_list("regos_user_id", "active_in_regos"))
+    employees: dict[int, Employee] = {}
+    for row in users:
+        if row.target_id is not None:
+            employees[row.regos_id] = Employee.objects.get(pk=row.target_id)
+        else:
+            home = home_by_stock.get(row.home_stock) if row.home_stock is not None else None
+            employees[row.regos_id] = Employee.objects.create(
+                full_name=row.target_name, branch=home, is_active=active.get(row.regos_id, True)
+            )
+    changed = mappings_set_many(stocks=dict(branches), users=dict(employees), user=user)
+    return len(branches), len(employees), changed
 
 
 def regos_discover(*, client: RegosClient | None = None, create_missing: bool = False) -> DiscoverResult:

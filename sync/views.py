@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -17,7 +18,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.core.paginator import Paginator
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -31,7 +33,6 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from payroll.models import Branch, Employee
 from regos_admin.env import mask_key
 from sync import selectors, services
-from sync.engine.history import attributed_user
 from sync.forms import SellerMapForm, StockMapForm, SyncNowForm, max_days
 from sync.models import SalesFact, SellerMapping, StockMapping, SyncRun
 
@@ -132,7 +133,7 @@ def sync_now(request: HttpRequest) -> HttpResponse:
         try:
             run, created = services.sync_run_request(
                 date_from=data["date_from"], date_to=data["date_to"], trigger=SyncRun.Trigger.USER,
-                user=request.user, branch=data.get("branch"),
+                user=request.user,
             )
         except services.SyncRangeError as exc:  # the form checks the same rules; this is the backstop
             form.add_error(None, str(exc))
@@ -241,6 +242,7 @@ def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     _require(request, VIEW_RUNS, RUN_SYNC, any_of=True)
     run = get_object_or_404(SyncRun.objects.select_related("triggered_by", "branch", "retry_of"), pk=run_id)
     incomplete = selectors.incomplete_days(date_from=run.date_from, date_to=run.date_to)
+    retries = list(SyncRun.objects.filter(retry_of=run).order_by("-created_at")[:5])
     return _page(
         request, "sync/run_detail.html", _("Sync run"),
         run=run,
@@ -251,7 +253,9 @@ def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
         duration=_duration(run),
         can_retry=request.user.has_perm(RUN_SYNC) and run.status in RETRYABLE,
         worker_alive=worker_alive() if run.status == SyncRun.Status.QUEUED else True,
-        retries=list(SyncRun.objects.filter(retry_of=run).order_by("-created_at")[:5]),
+        retries=retries,
+        # A retried run offers no second Retry: the newest retry carries on (and is retried itself).
+        retried_as=retries[0] if retries else None,
     )
 
 
@@ -268,6 +272,10 @@ def run_retry(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     if failed.status not in RETRYABLE:
         messages.warning(request, _("Only a failed or partial run can be retried."))
         return redirect("sync_panel:run", run_id=failed.pk)
+    newest = SyncRun.objects.filter(retry_of=failed).order_by("-created_at").first()
+    if newest is not None:  # a second click (or a stale page): show the retry instead of starting another
+        messages.info(request, _("This run has already been retried — showing the retry."))
+        return redirect("sync_panel:run", run_id=newest.pk)
     try:
         run, created = retry_request(failed=failed, user=request.user)
     except services.SyncRangeError as exc:
@@ -296,50 +304,6 @@ def retry_request(*, failed: SyncRun, user) -> tuple[SyncRun, bool]:  # type: ig
 
 # --- mappings ------------------------------------------------------------------------------------
 
-@dataclass
-class WaitingUser:
-    """A REGOS user that documents count for but who maps to no employee, and what waits for them."""
-
-    regos_id: int
-    name: str = ""
-    documents: int = 0
-    amount: Decimal = Decimal("0.00")  # net: sales minus returns, UZS
-    first_day: date | None = None
-    last_day: date | None = None
-
-    def add(self, *, amount: Decimal, is_return: bool, day: date) -> None:
-        self.documents += 1
-        self.amount += -amount if is_return else amount
-        self.first_day = day if self.first_day is None else min(self.first_day, day)
-        self.last_day = day if self.last_day is None else max(self.last_day, day)
-
-
-def unmapped_users() -> list[WaitingUser]:
-    """REGOS users that documents count for (per REGOS_ATTRIBUTION) and that map to no employee.
-
-    Money is added in Python with Decimal (SQLite sums decimals as floats); sorted by amount waiting.
-    """
-    mode = settings.REGOS_ATTRIBUTION
-    mapped = set(SellerMapping.objects.filter(employee__isnull=False).values_list("regos_user_id", flat=True))
-    waiting: dict[int, WaitingUser] = {}
-    facts = SalesFact.objects.values_list(
-        "source_kind", "seller_id", "cashier_id", "attached_user_id", "amount", "is_return", "business_date"
-    ).iterator(chunk_size=2000)
-    for kind, seller_id, cashier_id, attached_id, amount, is_return, day in facts:
-        user_id = attributed_user(
-            kind=kind, seller_id=seller_id, cashier_id=cashier_id, attached_user_id=attached_id, mode=mode
-        )
-        if user_id is None or user_id in mapped:
-            continue
-        waiting.setdefault(user_id, WaitingUser(user_id)).add(amount=amount, is_return=is_return, day=day)
-    if waiting:
-        for user_id, name in SellerMapping.objects.filter(regos_user_id__in=list(waiting)).values_list(
-            "regos_user_id", "full_name"
-        ):
-            waiting[user_id].name = name
-    return sorted(waiting.values(), key=lambda w: (-w.amount, w.regos_id))
-
-
 def _mapping_permissions(request: HttpRequest) -> dict[str, object]:
     user = request.user
     can_stocks = user.has_perm(CHANGE_STOCKS)
@@ -359,24 +323,55 @@ def _require_mapping_view(request: HttpRequest) -> None:
     _require(request, VIEW_STOCKS, VIEW_SELLERS, CHANGE_STOCKS, CHANGE_SELLERS, any_of=True)
 
 
+MAPPINGS_PER_PAGE = 50
+
+
+def _search(rows: QuerySet, query: str, *, id_field: str, fields: tuple[str, ...]) -> QuerySet:
+    """Rows where any of ``fields`` contains the query (case-insensitive); a number also finds the id."""
+    if not query:
+        return rows
+    found = Q()
+    for name in fields:
+        found |= Q(**{f"{name}__icontains": query})
+    if query.isdigit() and int(query) <= MAX_REGOS_ID:
+        found |= Q(**{id_field: int(query)})
+    return rows.filter(found)
+
+
 @require_GET
 def mappings(request: HttpRequest) -> HttpResponse:
     _require_mapping_view(request)
     not_mapped = request.GET.get("show") == "unmapped"
+    query = " ".join(request.GET.get("q", "").split())[:100]
     stocks = StockMapping.objects.select_related("branch").order_by("regos_name", "regos_stock_id")
     users = SellerMapping.objects.select_related("employee").order_by("full_name", "regos_user_id")
+    any_stocks, any_users = stocks.exists(), users.exists()
     if not_mapped:
         stocks = stocks.filter(branch__isnull=True)
         users = users.filter(employee__isnull=True)
+    stocks = _search(stocks, query, id_field="regos_stock_id", fields=("regos_name", "branch__name"))
+    users = _search(users, query, id_field="regos_user_id", fields=("full_name", "login", "employee__full_name"))
+    stock_page = Paginator(stocks, MAPPINGS_PER_PAGE).get_page(request.GET.get("stocks_page"))
+    user_page = Paginator(users, MAPPINGS_PER_PAGE).get_page(request.GET.get("users_page"))
     documents = {
-        row["stock_id"]: row["n"] for row in SalesFact.objects.values("stock_id").annotate(n=Count("id"))
+        row["stock_id"]: row["n"]
+        for row in SalesFact.objects.filter(stock_id__in=[r.regos_stock_id for r in stock_page])
+        .values("stock_id").annotate(n=Count("id"))
     }
-    stock_rows = list(stocks)
+    stock_rows = list(stock_page)
     for row in stock_rows:
         row.documents = documents.get(row.regos_stock_id, 0)
+    def others(param: str) -> str:  # the query string without this table's page number
+        params = request.GET.copy()
+        params.pop(param, None)
+        return params.urlencode()
+
     return _page(
         request, "sync/mappings.html", _("Mappings"),
-        stocks=stock_rows, users=list(users), tab="not_mapped" if not_mapped else "all",
+        stocks=stock_rows, users=list(user_page), stock_page=stock_page, user_page=user_page,
+        query=query, stocks_qs=others("stocks_page"), users_qs=others("users_page"),
+        any_stocks=any_stocks, any_users=any_users,
+        tab="not_mapped" if not_mapped else "all",
         **_mapping_permissions(request),
     )
 
@@ -385,12 +380,68 @@ def mappings(request: HttpRequest) -> HttpResponse:
 def unmapped(request: HttpRequest) -> HttpResponse:
     _require_mapping_view(request)
     stocks = sorted(selectors.unmapped_stocks(), key=lambda s: (-s.amount, s.regos_stock_id))
-    users = unmapped_users()
+    users = selectors.unmapped_users()
     return _page(
         request, "sync/unmapped.html", _("Unmapped REGOS stocks and users"),
         stocks=stocks, users=users,
         stocks_total=sum((s.amount for s in stocks), Decimal("0.00")),
         users_total=sum((u.amount for u in users), Decimal("0.00")),
+        **_mapping_permissions(request),
+    )
+
+
+def _require_bulk(request: HttpRequest, mode: str) -> None:
+    _require(request, CHANGE_STOCKS, CHANGE_SELLERS)
+    if mode == "create":
+        _require(request, "payroll.add_branch", "payroll.add_employee")
+
+
+def _ids(values: Iterable[str]) -> list[int] | None:
+    """The posted REGOS ids, or None if any is not one (nothing is written then)."""
+    ids = []
+    for value in values:
+        if not value.isdigit() or int(value) > MAX_REGOS_ID:
+            return None
+        ids.append(int(value))
+    return ids
+
+
+@require_http_methods(["GET", "POST"])
+def bulk_mappings(request: HttpRequest) -> HttpResponse:
+    """Bulk mapping: GET previews (``mode=match``: by name only; ``mode=create``: also create the
+    rest), POST applies the ticked rows of that very preview in one audited re-aggregation."""
+    data = request.POST if request.method == "POST" else request.GET
+    mode = data.get("mode", "match")
+    if mode not in selectors.PLAN_MODES:
+        mode = "match"
+    _require_bulk(request, mode)
+    back = reverse("sync_panel:bulk") + f"?mode={mode}"
+    if request.method == "POST":
+        stock_ids, user_ids = _ids(request.POST.getlist("stock")), _ids(request.POST.getlist("user"))
+        if stock_ids is None or user_ids is None:
+            messages.error(request, _("Some of the chosen rows are not in the preview: nothing was changed."))
+            return HttpResponseRedirect(back)
+        try:
+            stocks, users, changed = services.mapping_plan_apply(
+                mode=mode, token=request.POST.get("token", ""), stock_ids=stock_ids, user_ids=user_ids,
+                user=request.user,
+            )
+        except services.MappingPlanError as exc:
+            messages.error(request, _(str(exc)))  # noqa: INT001 — the message is a gettext_noop msgid
+            return HttpResponseRedirect(back)
+        messages.success(request, "{} {}".format(
+            _("Mapped %(stocks)s stocks and %(users)s users.") % {
+                "stocks": number_format(stocks), "users": number_format(users)
+            },
+            _days_message(changed),
+        ))
+        return HttpResponseRedirect(reverse("sync_panel:mappings"))
+    plan = selectors.mapping_plan(mode=mode)
+    return _page(
+        request, "sync/bulk.html", _("Map by name") if mode == "match" else _("Map all unmapped"),
+        plan=plan, mode=mode, tab="bulk", can_create_all=request.user.has_perms(
+            ["payroll.add_branch", "payroll.add_employee"]
+        ),
         **_mapping_permissions(request),
     )
 
@@ -505,7 +556,8 @@ def seller_map(request: HttpRequest, regos_user_id: int) -> HttpResponse:
             })
             return HttpResponseRedirect(back)
         employee = Employee.objects.create(
-            full_name=name[:200], is_active=mapping.active_in_regos if mapping else True
+            full_name=name[:200], is_active=mapping.active_in_regos if mapping else True,
+            branch=selectors.suggested_home_branch(regos_user_id=regos_user_id),
         )
         created = True
     else:

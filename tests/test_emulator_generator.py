@@ -330,3 +330,35 @@ def test_concurrent_clients_page_consistently(regos_server):
     assert errors == []
     assert len(results) == 4 and all(r == expected for r in results)
     assert server.stats.connections == 4
+
+
+# --- nothing after "now" for today (issue 18) --------------------------------------------------------
+
+def test_todays_documents_after_now_are_not_served_and_past_days_are_whole() -> None:
+    """The dataset's clock is set to 14:30 on its last day. Expectation, independent of the generator:
+    the documents of a clock-less twin (built with the clock far in the future), kept when dated
+    at or before 14:30 — and every earlier day served in full."""
+    last = date(2026, 8, 31)
+    now = int(datetime(2026, 8, 31, 14, 30, tzinfo=TASHKENT).timestamp())
+    ds = generate_dataset(seed=3, days=2, cheques_per_day=200, wholesale_per_day=20, end_day=last)
+    twin = generate_dataset(seed=3, days=2, cheques_per_day=200, wholesale_per_day=20, end_day=last)
+    ds.clock = lambda: now
+    twin.clock = lambda: now + 10 * 86400
+    first_lo, _ = day_bounds_unix(last - timedelta(days=1))
+    for kind in ("cheque", "wholesale", "wholesale_return"):
+        everything = list(twin.iter_docs(kind))
+        due = [d for d in everything if d["date"] <= now]
+        if kind == "cheque":
+            assert any(d["date"] > now for d in everything)  # the 23:59:59 cheque, at least
+        assert list(ds.iter_docs(kind)) == due
+        items, total = ds.query(kind, start=first_lo, end=None, limit=100_000)
+        assert total == len(due) == len(items)
+        assert max(json.loads(i)["date"] for i in items) <= now
+        # the day before is whole: 200 cheques a day
+        yesterday = [d for d in everything if business_date_of_unix(d["date"]) == last - timedelta(days=1)]
+        assert list(ds.iter_docs(kind, last - timedelta(days=1), last - timedelta(days=1))) == yesterday
+    assert sum(1 for d in ds.iter_docs("cheque") if business_date_of_unix(d["date"]) < last) == 200
+    # a future cheque cannot be fetched by its uuid either
+    late = next(d for d in twin.iter_docs("cheque") if d["date"] > now)
+    assert ds.lookup("cheque", [late["uuid"]]) == ([], 0)
+    assert twin.lookup("cheque", [late["uuid"]])[1] == 1

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sync', '0002_unchanged_days'),
+        ('sync', '0005_quarantined_documents'),
     ]
 
     operations = [

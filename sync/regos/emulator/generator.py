@@ -22,7 +22,8 @@ Paying/Delayed/DelayedPayment, ~3 % Closed returns (with a RetailReturnReason ob
 ~20 % without a seller; the cashier is the shift's user.
 Every other stock trades late: its shifts close around 02:00 and ~3 % of a day's cheques are in the
 small hours, belonging to the previous day's shift (so a shift straddles midnight and the first day
-has cheques of a shift opened the day before the range). Each day (≥ 10 cheques) has one cheque at
+has cheques of a shift opened the day before the range). Nothing dated after the dataset's ``clock()``
+is served (today's later cheques appear as time passes). Each day (≥ 10 cheques) has one cheque at
 exactly 23:59:59 and, with a late stock, one at exactly 00:00:00 local. The last day's shifts are
 still open. Amounts are UZS, mostly whole thousands, ~10 % with tiyin. Shipments: ~15 % in USD at
 that day's rate (12650.00–12769.99; the USD currency object carries today's rate instead),
@@ -41,7 +42,7 @@ import math
 import random
 from array import array
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -122,6 +123,7 @@ _EPOCH = date(2000, 1, 1)
 WS_STRIDE = 100_000
 RETURN_OFFSET = 50_000
 _KIND_NO = {CHEQUE: 1, SESSION: 2, WHOLESALE: 3, WHOLESALE_RETURN: 4}
+_DATED_KINDS = (CHEQUE, WHOLESALE, WHOLESALE_RETURN)
 
 # Intraday shape 09:00–23:59: a lunch bump and an evening peak (weights per hour).
 _HOUR_WEIGHTS = (4, 5, 6, 8, 9, 8, 7, 7, 8, 9, 10, 10, 8, 6, 4)
@@ -611,6 +613,30 @@ class GeneratedDataset(Dataset):
             out.append(_DayHandle(self, kind, day, n))
             day += timedelta(days=1)
         return out
+
+    # The world has no documents dated after "now" (``clock()``): today's day block is generated whole
+    # (its figures stay deterministic), and what is not yet due is left out where documents are served.
+    def _until_now(self, kind: str, end: int | None) -> int | None:
+        if kind not in _DATED_KINDS:
+            return end
+        now = self.clock()
+        return now if end is None else min(end, now)
+
+    def query(self, kind: str, flt: Filter = NO_FILTER, start: int | None = None, end: int | None = None,
+              offset: int = 0, limit: int = 1000) -> tuple[list[str], int]:
+        return super().query(kind, flt, start, self._until_now(kind, end), offset, limit)
+
+    def lookup(self, kind: str, keys: Iterable[str | int], flt: Filter = NO_FILTER,
+               start: int | None = None, end: int | None = None, offset: int = 0,
+               limit: int = 1000) -> tuple[list[str], int]:
+        return super().lookup(kind, keys, flt, start, self._until_now(kind, end), offset, limit)
+
+    def iter_docs(self, kind: str, first_day: date | None = None,
+                  last_day: date | None = None) -> Iterator[dict[str, Any]]:
+        due = self._until_now(kind, None)
+        for doc in super().iter_docs(kind, first_day, last_day):
+            if due is None or doc["date"] <= due:
+                yield doc
 
     def block(self, kind: str, day: date) -> SortedBlock:
         key = (kind, day.toordinal())
