@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple, TypedDict, Unpack
-from uuid import UUID
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -37,8 +36,8 @@ AMOUNT_FIELDS = ("retail_sales", "retail_returns", "wholesale_sales", "wholesale
 class HistoryFilters(TypedDict, total=False):
     """The optional filters every history selector takes, besides the inclusive date range."""
 
-    branch_ids: Iterable[UUID | str] | None
-    employee_ids: Iterable[UUID | str] | None
+    branch_ids: Iterable[str] | None
+    employee_ids: Iterable[str] | None
     sale_type: SaleType | None
     unassigned_only: bool
 
@@ -92,9 +91,9 @@ class Figures:
 @dataclass(frozen=True, slots=True)
 class HistoryRow:
     date: date
-    branch_id: UUID
+    branch_id: str
     branch_name: str
-    employee_id: UUID | None
+    employee_id: str | None
     employee_name: str  # "" for unassigned
     employee_key: str
     figures: Figures
@@ -120,7 +119,7 @@ class Subtotal:
 
 @dataclass(frozen=True, slots=True)
 class BranchSeries:
-    branch_id: UUID
+    branch_id: str
     name: str
     totals: list[Decimal]  # one per day of DailyTotals.days, 0.00 on days without sales
 
@@ -147,8 +146,8 @@ def _filtered(
     *,
     date_from: date,
     date_to: date,
-    branch_ids: Iterable[UUID | str] | None = None,
-    employee_ids: Iterable[UUID | str] | None = None,
+    branch_ids: Iterable[str] | None = None,
+    employee_ids: Iterable[str] | None = None,
     sale_type: SaleType | None = None,
     unassigned_only: bool = False,
 ) -> QuerySet[DailySalesHistory]:
@@ -160,7 +159,7 @@ def _filtered(
     if unassigned_only:
         qs = qs.filter(employee_key=UNASSIGNED)
     elif employee_ids is not None:
-        qs = qs.filter(employee_key__in=[str(UUID(str(pk))) for pk in employee_ids])
+        qs = qs.filter(employee_key__in=[str(pk) for pk in employee_ids])
     # Rows without activity (possible after a re-aggregation zeroes a day) are not history.
     if sale_type == "retail":
         qs = qs.exclude(retail_sales=0, retail_returns=0, cheque_count=0)
@@ -265,7 +264,7 @@ def history_overview(
     # the records stream by also lets each record's Decimals go at once: kept alive until the end
     # (Python 3.13 tracks Decimals for the garbage collector), they set off full collections that made
     # every few requests tens of milliseconds slower.
-    by_day_branch: defaultdict[tuple[date, UUID], _Sum] = defaultdict(_Sum)
+    by_day_branch: defaultdict[tuple[date, str], _Sum] = defaultdict(_Sum)
     by_employee: defaultdict[str, _Sum] = defaultdict(_Sum)
     records = (
         _filtered(date_from=date_from, date_to=date_to, **filters)
@@ -277,7 +276,7 @@ def history_overview(
         by_day_branch[day, branch_id].add(rs, rr, ws, wr, total_sales, cheques)
         by_employee[employee_key].add(rs, rr, ws, wr, total_sales, cheques)
 
-    by_branch: defaultdict[UUID, _Sum] = defaultdict(_Sum)
+    by_branch: defaultdict[str, _Sum] = defaultdict(_Sum)
     for (_day, branch_id), acc in by_day_branch.items():
         by_branch[branch_id].merge(acc)
     total = _Sum()
@@ -285,7 +284,7 @@ def history_overview(
         total.merge(acc)
 
     branch_names = _branch_names(by_branch)
-    employee_names = _employee_names(UUID(key) for key in by_employee if key != UNASSIGNED)
+    employee_names = _employee_names(key for key in by_employee if key != UNASSIGNED)
     branches = sorted(
         (
             Subtotal(key=str(pk), name=branch_names.get(pk, ""), figures=acc.figures(sale_type),
@@ -298,7 +297,7 @@ def history_overview(
         (
             Subtotal(
                 key=key,
-                name="" if key == UNASSIGNED else employee_names.get(UUID(key), ""),
+                name="" if key == UNASSIGNED else employee_names.get(key, ""),
                 figures=acc.figures(sale_type),
                 rows=acc.rows,
             )
@@ -309,12 +308,12 @@ def history_overview(
     )
     all_days = list(days(date_from, date_to))
     position = {day: i for i, day in enumerate(all_days)}
-    series_totals: dict[UUID, list[Decimal]] = {pk: [ZERO] * len(all_days) for pk in by_branch}
+    series_totals: dict[str, list[Decimal]] = {pk: [ZERO] * len(all_days) for pk in by_branch}
     for (day, branch_id), acc in by_day_branch.items():
         series_totals[branch_id][position[day]] = acc.figures(sale_type).total_sales
     series = [
         BranchSeries(branch_id=pk, name=branch_names.get(pk, ""), totals=series_totals[pk])
-        for pk in (UUID(line.key) for line in branches)
+        for pk in (line.key for line in branches)
     ]
     return HistoryOverview(
         totals=total.figures(sale_type),
@@ -351,14 +350,14 @@ def daily_totals_by_branch(
     return history_overview(date_from=date_from, date_to=date_to, **filters).daily
 
 
-def _branch_names(ids: Iterable[UUID]) -> dict[UUID, str]:
+def _branch_names(ids: Iterable[str]) -> dict[str, str]:
     ids = list(ids)
     if not ids:
         return {}
     return dict(Branch.objects.filter(id__in=ids).values_list("id", "name"))
 
 
-def _employee_names(ids: Iterable[UUID]) -> dict[UUID, str]:
+def _employee_names(ids: Iterable[str]) -> dict[str, str]:
     ids = list(ids)
     if not ids:
         return {}
@@ -391,7 +390,7 @@ def monthly_summary(*, month: date) -> MonthlySummary:
 # --------------------------------------------------------------------------- drill-down to facts
 
 
-def history_facts(*, date: date, branch_id: UUID | str, employee_key: str) -> list[SalesFact]:
+def history_facts(*, date: date, branch_id: str, employee_key: str) -> list[SalesFact]:
     """The SalesFact rows (REGOS documents) behind one history row, by time.
 
     Rebuilt from the facts of that business day whose stock maps to the branch and whose attributed

@@ -11,7 +11,6 @@ import datetime as dt
 import os
 import sys
 import time
-import uuid
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -244,16 +243,51 @@ def test_json_field_defaults_and_round_trip(navoiy: Branch) -> None:
 # --- keys and relations ----------------------------------------------------------------------------
 
 
-def test_uuid_primary_keys(navoiy: Branch, aziz: Employee) -> None:
-    assert isinstance(navoiy.pk, uuid.UUID)
-    assert Branch.objects.get(pk=str(navoiy.pk)) == navoiy
+def raw_document(model: type, pk: str) -> dict:
+    """The stored row/document as the other side sees it (column names, stored types)."""
+    table = model._meta.db_table
+    if connection.vendor == "mongodb":
+        from bson import ObjectId
+
+        return connection.database[table].find_one({"_id": ObjectId(pk)})
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT * FROM "{table}" WHERE "_id" = %s', [pk])  # noqa: S608
+        names = [column[0] for column in cursor.description]
+        return dict(zip(names, cursor.fetchone(), strict=True))
+
+
+def test_object_id_primary_keys_and_camel_case_links(navoiy: Branch, aziz: Employee, on_mongodb: bool) -> None:
+    assert isinstance(navoiy.pk, str)
+    assert len(navoiy.pk) == 24
+    assert int(navoiy.pk, 16) >= 0
     assert Branch.objects.get(pk=navoiy.pk) == navoiy
-    assert list(Branch.objects.filter(pk__in=[navoiy.pk, uuid.uuid4()])) == [navoiy]
+    assert list(Branch.objects.filter(pk__in=[navoiy.pk, "0" * 24])) == [navoiy]
     assert Employee.objects.get(branch_id=navoiy.pk) == aziz
     row = history(navoiy, aziz)
-    assert row.employee_key == str(aziz.pk)
-    assert DailySalesHistory.objects.get(employee_key=str(aziz.pk)).employee == aziz
-    assert isinstance(Branch.objects.values_list("pk", flat=True).get(), uuid.UUID)
+    assert row.employee_key == aziz.pk  # one spelling of a key everywhere
+    assert DailySalesHistory.objects.get(employee_key=aziz.pk).employee == aziz
+    assert isinstance(Branch.objects.values_list("pk", flat=True).get(), str)
+    stored = raw_document(DailySalesHistory, row.pk)
+    employee = raw_document(Employee, aziz.pk)
+    if on_mongodb:
+        from bson import ObjectId
+
+        # What mongoose's populate('branchId') follows: an ObjectId equal to the branch's _id.
+        assert stored["_id"] == ObjectId(row.pk)
+        assert stored["branchId"] == ObjectId(navoiy.pk)
+        assert stored["employeeId"] == ObjectId(aziz.pk)
+        assert employee["branchId"] == ObjectId(navoiy.pk)
+        assert "id" not in stored and "branch_id" not in stored
+    else:
+        assert (stored["_id"], stored["branchId"], stored["employeeId"]) == (row.pk, navoiy.pk, aziz.pk)
+        assert employee["branchId"] == navoiy.pk
+    assert stored["employeeKey"] == aziz.pk
+
+
+def test_a_bad_key_is_a_validation_error_not_a_crash(navoiy: Branch) -> None:
+    with pytest.raises(ValidationError):
+        Branch.objects.get(pk="not-an-object-id")
+    assert not Branch.objects.filter(pk="0123456789abcdef01234567").exists()
 
 
 def test_user_and_other_django_models_get_working_keys(admin_user, navoiy: Branch) -> None:  # noqa: ANN001

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import operator
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -43,8 +42,8 @@ Kind = SalesFact.Kind
 class Mappings:
     """Current REGOS stock → branch and REGOS user → employee maps (only the mapped ones)."""
 
-    branches: dict[int, uuid.UUID]
-    employees: dict[int, uuid.UUID]
+    branches: dict[int, str]
+    employees: dict[int, str]
 
     @classmethod
     def load(cls) -> Mappings:
@@ -98,7 +97,7 @@ class _Totals:
     wholesale_returns: Decimal = ZERO
     cheque_count: int = 0
 
-    def values(self, employee_id: uuid.UUID | None) -> tuple[object, ...]:
+    def values(self, employee_id: str | None) -> tuple[object, ...]:
         total = self.retail_sales - self.retail_returns + self.wholesale_sales - self.wholesale_returns
         return (
             employee_id,
@@ -121,12 +120,12 @@ _FACT_COLUMNS = operator.itemgetter(
 
 def history_rows_for_day(
     *, day: date, mappings: Mappings, mode: str, facts: Iterable[FactRow] | None = None
-) -> dict[tuple[uuid.UUID, str], tuple]:
+) -> dict[tuple[str, str], tuple]:
     """{(branch id, employee key): ROW_FIELDS values} computed from the day's facts.
 
     ``facts``: the day's facts as the sync just wrote them (saves reading them back); default: the DB.
     """
-    acc: dict[tuple[uuid.UUID, uuid.UUID | None], _Totals] = {}
+    acc: dict[tuple[str, str | None], _Totals] = {}
     # Per fact: (stock_id, source_kind, is_return, seller_id, cashier_id, attached_user_id, amount).
     columns: Iterable[tuple[int, str, bool, int | None, int | None, int | None, Decimal]]
     if facts is None:
@@ -184,7 +183,7 @@ def history_day_rebuild(
     """Make the day's history rows equal to what its facts + mappings say; write only differences."""
     mode = mode or settings.REGOS_ATTRIBUTION
     wanted = history_rows_for_day(day=day, mappings=mappings, mode=mode, facts=facts)
-    existing: dict[tuple[uuid.UUID, str], tuple[uuid.UUID, tuple]] = {}
+    existing: dict[tuple[str, str], tuple[str, tuple]] = {}
     for values in DailySalesHistory.objects.filter(date=day).values_list(
         "id", "branch_id", "employee_key", *ROW_FIELDS
     ):
@@ -289,7 +288,7 @@ def branch_totals_recompute(*, on: date | None = None) -> int:
     total = retail + wholesale. Writes only branches whose figures changed; returns how many.
     """
     first, last = month_bounds(on or today())
-    sums: dict[uuid.UUID, list[Decimal]] = {}
+    sums: dict[str, list[Decimal]] = {}
     rows = DailySalesHistory.objects.filter(date__gte=first, date__lte=last).values_list(
         "branch_id", "retail_sales", "retail_returns", "wholesale_sales", "wholesale_returns"
     )
@@ -327,7 +326,7 @@ def employee_totals_recompute() -> int:
     day = latest_synced_day()
     if day is None:
         return 0
-    sums: dict[uuid.UUID, list[Decimal]] = {}
+    sums: dict[str, list[Decimal]] = {}
     rows = DailySalesHistory.objects.filter(date=day, employee__isnull=False).values_list(
         "employee_id", "retail_sales", "retail_returns", "wholesale_sales", "wholesale_returns"
     )
