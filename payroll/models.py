@@ -43,7 +43,8 @@ class Branch(models.Model):
         verbose_name_plural = _("branches")
 
     def __str__(self) -> str:
-        return self.name
+        # A document the Node side created may lack the field.
+        return self.name or f"#{self.pk}"
 
 
 class Employee(models.Model):
@@ -73,7 +74,15 @@ class Employee(models.Model):
         verbose_name_plural = _("employees")
 
     def __str__(self) -> str:
-        return self.full_name
+        return self.full_name or f"#{self.pk}"
+
+
+class OwnHistoryManager(models.Manager["DailySalesHistory"]):
+    """Only the rows the sync wrote: those have an ``employeeKey``. A history document the Node side
+    inserted itself has none; regos-admin neither counts, changes nor deletes it."""
+
+    def get_queryset(self) -> models.QuerySet[DailySalesHistory]:
+        return super().get_queryset().filter(employee_key__isnull=False)
 
 
 class DailySalesHistory(models.Model):
@@ -100,6 +109,8 @@ class DailySalesHistory(models.Model):
     total_sales = MoneyField(_("net total"), db_column="totalSales", **MONEY)
     cheque_count = models.PositiveIntegerField(_("cheques"), default=0, db_column="chequeCount")
     updated_at = models.DateTimeField(auto_now=True, db_column="updatedAt")
+
+    objects = OwnHistoryManager()
 
     class Meta:
         db_table = "dailysaleshistories"
