@@ -136,3 +136,43 @@ class DailySalesHistory(models.Model):
     @staticmethod
     def key_for(employee_id: str | None) -> str:
         return str(employee_id) if employee_id else UNASSIGNED
+
+
+class MonthlySales(models.Model):
+    """Month totals of one branch and one employee (or nobody: "unassigned"), for the Node payroll.
+
+    Kept by the sync from DailySalesHistory (sync.engine.history.monthly_sales_recompute) for every
+    month that has history, so a November payroll run in December reads November here. Same field
+    names and meanings as a history row; ``month`` is "YYYY-MM" (Asia/Tashkent business days).
+    """
+
+    id = DocumentIdField()
+    month = models.CharField(_("month"), max_length=7, help_text=_("YYYY-MM"))
+    branch = models.ForeignKey(
+        Branch, verbose_name=_("branch"), on_delete=models.CASCADE, related_name="+", db_column="branchId"
+    )
+    employee = models.ForeignKey(
+        Employee, verbose_name=_("employee"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        db_column="employeeId",
+    )
+    employee_key = models.CharField(max_length=24, db_column="employeeKey", editable=False)
+    retail_sales = MoneyField(_("retail sales"), db_column="retailSales", **MONEY)
+    retail_returns = MoneyField(_("retail returns"), db_column="retailReturns", **MONEY)
+    wholesale_sales = MoneyField(_("wholesale sales"), db_column="wholesaleSales", **MONEY)
+    wholesale_returns = MoneyField(_("wholesale returns"), db_column="wholesaleReturns", **MONEY)
+    total_sales = MoneyField(_("net total"), db_column="totalSales", **MONEY)
+    cheque_count = models.PositiveIntegerField(_("cheques"), default=0, db_column="chequeCount")
+    computed_at = models.DateTimeField(db_column="computedAt")
+
+    class Meta:
+        db_table = "monthlysales"
+        ordering = ["-month"]
+        verbose_name = _("monthly sales")
+        verbose_name_plural = _("monthly sales")
+        constraints = [
+            models.UniqueConstraint(fields=["month", "branch", "employee_key"], name="monthly_one_row_per_month")
+        ]
+        indexes = [models.Index(fields=["month"], name="monthly_month")]
+
+    def __str__(self) -> str:
+        return f"{self.month} {self.branch_id} {self.employee_key}"

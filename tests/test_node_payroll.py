@@ -160,7 +160,7 @@ def test_the_node_app_follows_every_link(shared: dict[str, Any]) -> None:
     assert links["historyByBranchQuery"] == counts["ownHistory"]  # find({branchId: branch._id})
 
 
-@pytest.mark.parametrize("how", ["hydrated", "aggregate"])
+@pytest.mark.parametrize("how", ["hydrated", "aggregate", "monthlysales"])
 @pytest.mark.parametrize(("group", "column"), [("byBranch", "branch"), ("byEmployee", "employee")])
 def test_node_month_totals_equal_export_sales(shared: dict[str, Any], how: str, group: str, column: str) -> None:
     expected = _export_month_totals(shared["export"], column)

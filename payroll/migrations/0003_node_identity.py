@@ -1,6 +1,7 @@
 """Identity and links the Node.js payroll system's way (mongoose): every document is identified by its
 ``_id`` ObjectId and every reference is an ObjectId under a camelCase name (``branchId``,
-``employeeId``). Money fields read whatever another writer stored (payroll.fields.MoneyField).
+``employeeId``). Money fields read whatever another writer stored (payroll.fields.MoneyField). New: ``monthlysales``,
+month totals per branch and employee (filled by the next sync's totals step).
 
 The two databases take different paths to the same state:
 - SQLite: each UUID key (and every foreign key to it, here and in the sync app) keeps its first 24 hex
@@ -162,5 +163,31 @@ class Migration(migrations.Migration):
         migrations.AddConstraint(
             model_name="dailysaleshistory",
             constraint=models.UniqueConstraint(fields=("date", "branch", "employee_key"), name="history_one_row_per_day"),
+        ),
+        # Month totals per branch and employee for the Node payroll (sync.engine.history).
+        migrations.CreateModel(
+            name='MonthlySales',
+            fields=[
+                ('id', payroll.fields.DocumentIdField(default=payroll.fields.new_object_id, editable=False, primary_key=True, serialize=False)),
+                ('month', models.CharField(help_text='YYYY-MM', max_length=7, verbose_name='month')),
+                ('employee_key', models.CharField(db_column='employeeKey', editable=False, max_length=24)),
+                ('retail_sales', payroll.fields.MoneyField(db_column='retailSales', decimal_places=2, default=payroll.fields.ZERO, max_digits=18, verbose_name='retail sales')),
+                ('retail_returns', payroll.fields.MoneyField(db_column='retailReturns', decimal_places=2, default=payroll.fields.ZERO, max_digits=18, verbose_name='retail returns')),
+                ('wholesale_sales', payroll.fields.MoneyField(db_column='wholesaleSales', decimal_places=2, default=payroll.fields.ZERO, max_digits=18, verbose_name='wholesale sales')),
+                ('wholesale_returns', payroll.fields.MoneyField(db_column='wholesaleReturns', decimal_places=2, default=payroll.fields.ZERO, max_digits=18, verbose_name='wholesale returns')),
+                ('total_sales', payroll.fields.MoneyField(db_column='totalSales', decimal_places=2, default=payroll.fields.ZERO, max_digits=18, verbose_name='net total')),
+                ('cheque_count', models.PositiveIntegerField(db_column='chequeCount', default=0, verbose_name='cheques')),
+                ('computed_at', models.DateTimeField(db_column='computedAt')),
+                ('branch', models.ForeignKey(db_column='branchId', on_delete=django.db.models.deletion.CASCADE, related_name='+', to='payroll.branch', verbose_name='branch')),
+                ('employee', models.ForeignKey(blank=True, db_column='employeeId', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='payroll.employee', verbose_name='employee')),
+            ],
+            options={
+                'verbose_name': 'monthly sales',
+                'verbose_name_plural': 'monthly sales',
+                'db_table': 'monthlysales',
+                'ordering': ['-month'],
+                'indexes': [models.Index(fields=['month'], name='monthly_month')],
+                'constraints': [models.UniqueConstraint(fields=('month', 'branch', 'employee_key'), name='monthly_one_row_per_month')],
+            },
         ),
     ]

@@ -19,7 +19,7 @@ import contextlib
 import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -27,8 +27,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from payroll.dates import month_bounds, today
-from payroll.models import UNASSIGNED, Branch, DailySalesHistory, Employee
+from payroll.dates import add_months, month_bounds, today
+from payroll.models import UNASSIGNED, Branch, DailySalesHistory, Employee, MonthlySales
 from sync.engine.documents import FactRow
 from sync.models import HistoryDay, SalesFact, SellerMapping, StockMapping
 
@@ -350,9 +350,68 @@ def employee_totals_recompute() -> int:
     return len(changed)
 
 
+def monthly_sales_recompute(*, month: date, now: datetime | None = None) -> int:
+    """Make the ``monthlysales`` rows of ``month`` equal to the sums of its history rows; rows changed.
+
+    Every row of the month gets ``computedAt`` = ``now``, changed or not: it is the mark
+    ``months_to_recompute`` measures later history changes against.
+    """
+    now = now or timezone.now()
+    first, last = month_bounds(month)
+    label = first.strftime("%Y-%m")
+    wanted: dict[tuple[str, str], list] = {}
+    rows = DailySalesHistory.objects.filter(date__gte=first, date__lte=last).values_list(
+        "branch_id", "employee_key", "employee_id", *AMOUNT_FIELDS, "cheque_count"
+    )
+    for branch_id, employee_key, employee_id, *figures in rows:
+        acc = wanted.setdefault((branch_id, employee_key), [employee_id, ZERO, ZERO, ZERO, ZERO, ZERO, 0])
+        for position, value in enumerate(figures, start=1):
+            acc[position] += value
+    fields = ("employee_id", *AMOUNT_FIELDS, "cheque_count")
+    existing = {
+        (values[1], values[2]): (values[0], tuple(values[3:]))
+        for values in MonthlySales.objects.filter(month=label).values_list("id", "branch_id", "employee_key", *fields)
+    }
+    to_delete = [pk for key, (pk, _) in existing.items() if key not in wanted]
+    to_update: list[MonthlySales] = []
+    to_insert: list[MonthlySales] = []
+    for (branch_id, employee_key), values in wanted.items():
+        data = dict(zip(fields, values, strict=True))
+        if (branch_id, employee_key) not in existing:
+            to_insert.append(MonthlySales(
+                month=label, branch_id=branch_id, employee_key=employee_key, computed_at=now, **data
+            ))
+        elif existing[(branch_id, employee_key)][1] != tuple(values):
+            to_update.append(MonthlySales(id=existing[(branch_id, employee_key)][0], computed_at=now, **data))
+    if to_delete:
+        MonthlySales.objects.filter(id__in=to_delete).delete()
+    if to_update:
+        MonthlySales.objects.bulk_update(to_update, [*fields, "computed_at"], batch_size=500)
+    if to_insert:
+        MonthlySales.objects.bulk_create(to_insert, batch_size=500)
+    MonthlySales.objects.filter(month=label).exclude(computed_at=now).update(computed_at=now)
+    return len(to_delete) + len(to_update) + len(to_insert)
+
+
+def months_to_recompute() -> set[date]:
+    """First days of the months whose history may have changed since ``monthlysales`` was computed:
+    those of every day a sync or re-aggregation touched since (HistoryDay.updated_at), all months
+    with history the first time, and always this month and the previous one."""
+    this_month = month_bounds(today())[0]
+    months = {this_month, add_months(this_month, -1)}
+    mark = MonthlySales.objects.aggregate(at=Max("computed_at"))["at"]
+    days = HistoryDay.objects.all() if mark is None else HistoryDay.objects.filter(updated_at__gte=mark)
+    months.update(day.replace(day=1) for day in days.values_list("date", flat=True))
+    return months
+
+
 def totals_recompute() -> None:
     branch_totals_recompute()
     employee_totals_recompute()
+    # One instant for the whole pass: history written while it runs is newer and is caught next time.
+    now = timezone.now()
+    for month in sorted(months_to_recompute()):
+        monthly_sales_recompute(month=month, now=now)
 
 
 def history_reaggregate_days(
