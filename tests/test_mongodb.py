@@ -453,3 +453,56 @@ def test_async_task_is_processed_by_a_real_qcluster(tmp_path: Path, test_databas
     finally:
         stop_group(worker, wait=60)
     assert worker.returncode is not None
+
+
+# --- documents the Node payroll system created ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("stored", "read"), [
+    (5000000, Decimal("5000000.00")), (0.1, Decimal("0.10")), (1234567.89, Decimal("1234567.89")),
+    (None, None), ("12.5", Decimal("12.50")), ("n/a", None),
+])
+def test_money_is_read_from_whatever_another_writer_stored(stored: object, read: Decimal | None) -> None:
+    from bson import Decimal128
+
+    from payroll.fields import money_from_db
+
+    assert money_from_db(stored) == read
+    if read is not None:
+        assert money_from_db(Decimal128(str(read))) == read
+
+
+def test_node_created_documents_are_read_updated_by_id_and_keep_their_fields(on_mongodb: bool,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from sync.engine import history as sync_history
+
+    monkeypatch.setattr(sync_history, "today", lambda: DAY)
+    if on_mongodb:
+        from bson import ObjectId
+
+        # As mongoose writes them: a name, Number money, fields of its own, nothing else.
+        branch_id = connection.database["branches"].insert_one(
+            {"name": "Node filiali", "manager": "Dilnoza", "retailSales": 5000000, "wholesaleSales": 0.1}
+        ).inserted_id
+        employee_id = connection.database["employees"].insert_one({"name": "Hisobchi", "position": "x"}).inserted_id
+        connection.database["dailysaleshistories"].insert_one(
+            {"branchId": branch_id, "date": dt.datetime(2026, 11, 24), "retailSales": 7, "note": "own"}
+        )
+        branch = Branch.objects.get(pk=str(branch_id))
+        assert (branch.retail_sales, branch.wholesale_sales, branch.total_sales) == (
+            Decimal("5000000.00"), Decimal("0.10"), Decimal("0.00")
+        )
+        assert str(Employee.objects.get(pk=str(employee_id))) == f"#{employee_id}"
+    else:
+        branch = Branch.objects.create(name="Node filiali", retail_sales=Decimal("5000000.00"))
+    history(branch, retail_sales=Decimal("100.00"), retail_returns=Decimal("1.00"), total_sales=Decimal("99.00"))
+    sync_history.totals_recompute()  # the sync's last step: must not stumble over a foreign document
+    branch.refresh_from_db()
+    assert (branch.retail_sales, branch.total_sales) == (Decimal("99.00"), Decimal("99.00"))  # the own row only
+    assert DailySalesHistory.objects.count() == 1
+    if on_mongodb:
+        stored = connection.database["branches"].find_one({"_id": ObjectId(branch.pk)})
+        assert stored["manager"] == "Dilnoza"  # $set of our fields: theirs survive
+        assert connection.database["employees"].find_one({"_id": employee_id})["position"] == "x"
+        assert connection.database["dailysaleshistories"].count_documents({"note": "own", "retailSales": 7}) == 1
+        assert Branch.objects.filter(name="Node filiali").count() == 1
