@@ -183,8 +183,10 @@ def test_node_created_owners_are_adopted_by_name_and_keep_id_and_fields(shared: 
     assert "linked" in shared["discovered"]
     hq = next(b for b in raw["branches"] if b["_id"] == owners["hqId"])
     assert hq["rent"] == 12000000.5
+    assert "totalSales" not in hq  # no REGOS stock feeds it: regos-admin writes nothing there
     clerk = next(e for e in raw["employees"] if e["_id"] == owners["clerkId"])
     assert clerk["position"] == "accountant"
+    assert "dailySales" not in clerk
     assert all(len(b["_id"]) == 24 for b in raw["branches"])  # ObjectIds (JSON renders them as hex)
 
 

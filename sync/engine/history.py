@@ -298,7 +298,10 @@ def branch_totals_recompute(*, on: date | None = None) -> int:
         acc[1] += ws - wr
     changed: list[Branch] = []
     now = timezone.now()
+    fed = set(StockMapping.objects.filter(branch__isnull=False).values_list("branch_id", flat=True))
     for branch in Branch.objects.only("id", "retail_sales", "wholesale_sales", "total_sales", "totals_month"):
+        if branch.id not in sums and branch.id not in fed and branch.totals_month is None:
+            continue  # a branch only the Node payroll system knows: its figures are its own
         retail, wholesale = sums.get(branch.id, (ZERO, ZERO))
         wanted = (retail, wholesale, retail + wholesale, first)
         if (branch.retail_sales, branch.wholesale_sales, branch.total_sales, branch.totals_month) != wanted:
@@ -336,7 +339,10 @@ def employee_totals_recompute() -> int:
         acc[1] += ws - wr
     changed: list[Employee] = []
     now = timezone.now()
+    fed = set(SellerMapping.objects.filter(employee__isnull=False).values_list("employee_id", flat=True))
     for employee in Employee.objects.only("id", "daily_sales", "wholesale_sales", "sales_date"):
+        if employee.id not in sums and employee.id not in fed and employee.sales_date is None:
+            continue  # an employee only the Node payroll system knows
         retail, wholesale = sums.get(employee.id, (ZERO, ZERO))
         wanted = (retail, wholesale, day)
         if (employee.daily_sales, employee.wholesale_sales, employee.sales_date) != wanted:
