@@ -9,7 +9,7 @@ PORT ?= 8000
 FAKE_PORT ?= 8765
 DEMO_KEY := demo0000regos0000local0000key000
 
-.PHONY: run serve collectstatic test test-sqlite test-mongo venv dev-venv system-deps migrate worker fake-regos lint bench migrations messages clean run-mongo
+.PHONY: node-deps run serve collectstatic test test-sqlite test-mongo venv dev-venv system-deps migrate worker fake-regos lint bench migrations messages clean run-mongo
 
 $(VENV)/.stamp-base: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -27,16 +27,23 @@ venv: $(VENV)/.stamp-base
 dev-venv: $(VENV)/.stamp-dev
 
 # Debian packages the tests need: Chromium for the browser tests, gettext for compilemessages,
-# redis-server for the Redis broker and shared rate-limit tests.
+# redis-server for the Redis broker and shared rate-limit tests, Node.js + npm for the Node payroll
+# client (tests/node_payroll).
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
 	command -v msgfmt >/dev/null || missing="$$missing gettext"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+# The Node payroll client the suite runs (tests/test_node_payroll.py), from the npm registry, as locked.
+node-deps: system-deps
+	cd tests/node_payroll && npm ci --no-audit --no-fund --loglevel=error
 
 messages: $(VENV)/.stamp-base
 	@if command -v msgfmt >/dev/null; then $(PY) manage.py compilemessages --ignore=.venv -v 0; fi
@@ -65,7 +72,7 @@ fake-regos: venv
 # tests/mongo_plugin.py starts on a free port). Fails if either pass fails or their test counts differ.
 # TEST_DBS=mongo runs one pass; PYTEST_ARGS="-x -k admin" goes to every pass.
 TEST_DBS ?= sqlite mongo
-test: dev-venv system-deps messages
+test: dev-venv system-deps messages node-deps
 	@summary=$$(mktemp); status=0; \
 	for db in $(TEST_DBS); do \
 	  echo; echo "==================== make test: $$db pass (the whole suite) ===================="; \

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import IO, Protocol
-from uuid import UUID
 
 from django.utils import formats
 from django.utils.translation import gettext as _
@@ -256,7 +255,7 @@ FIGURE_WIDTHS = [NUMBER_WIDTH] * 5 + [DAYS_WIDTH]
 
 
 def unassigned_label(
-    unassigned: UnassignedUsers, *, day: date | None = None, branch_id: UUID | None = None
+    unassigned: UnassignedUsers, *, day: date | None = None, branch_id: str | None = None
 ) -> str:
     """``(unassigned)`` with the REGOS users whose documents the line holds, so the reader knows whom to map."""
     labels = [
@@ -269,7 +268,7 @@ def unassigned_label(
 
 
 def history_report(
-    rows: Iterable[tuple[UUID, str, ExportRow]], *, totals: Figures, unassigned: UnassignedUsers
+    rows: Iterable[tuple[str, str, ExportRow]], *, totals: Figures, unassigned: UnassignedUsers
 ) -> ReportTable:
     """The history's daily rows (``selectors.keyed_export_rows``) as a panel report."""
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any, Literal, NamedTuple, TypedDict, Unpack
-from uuid import UUID
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -38,8 +37,8 @@ AMOUNT_FIELDS = ("retail_sales", "retail_returns", "wholesale_sales", "wholesale
 class HistoryFilters(TypedDict, total=False):
     """The optional filters every history selector takes, besides the inclusive date range."""
 
-    branch_ids: Iterable[UUID | str] | None
-    employee_ids: Iterable[UUID | str] | None
+    branch_ids: Iterable[str] | None
+    employee_ids: Iterable[str] | None
     sale_type: SaleType | None
     unassigned_only: bool
 
@@ -93,9 +92,9 @@ class Figures:
 @dataclass(frozen=True, slots=True)
 class HistoryRow:
     date: date
-    branch_id: UUID
+    branch_id: str
     branch_name: str
-    employee_id: UUID | None
+    employee_id: str | None
     employee_name: str  # "" for unassigned
     employee_key: str
     figures: Figures
@@ -126,7 +125,7 @@ class EmployeeBranchSubtotal:
 
     employee_key: str
     employee_name: str  # "" for unassigned
-    branch_id: UUID
+    branch_id: str
     branch_name: str
     figures: Figures
     days: int = 0
@@ -138,7 +137,7 @@ class EmployeeBranchSubtotal:
 
 @dataclass(frozen=True, slots=True)
 class BranchSeries:
-    branch_id: UUID
+    branch_id: str
     name: str
     totals: list[Decimal]  # one per day of DailyTotals.days, 0.00 on days without sales
 
@@ -165,8 +164,8 @@ def _filtered(
     *,
     date_from: date,
     date_to: date,
-    branch_ids: Iterable[UUID | str] | None = None,
-    employee_ids: Iterable[UUID | str] | None = None,
+    branch_ids: Iterable[str] | None = None,
+    employee_ids: Iterable[str] | None = None,
     sale_type: SaleType | None = None,
     unassigned_only: bool = False,
 ) -> QuerySet[DailySalesHistory]:
@@ -178,7 +177,7 @@ def _filtered(
     if unassigned_only:
         qs = qs.filter(employee_key=UNASSIGNED)
     elif employee_ids is not None:
-        qs = qs.filter(employee_key__in=[str(UUID(str(pk))) for pk in employee_ids])
+        qs = qs.filter(employee_key__in=[str(pk) for pk in employee_ids])
     # Rows without activity (possible after a re-aggregation zeroes a day) are not history.
     if sale_type == "retail":
         qs = qs.exclude(retail_sales=0, retail_returns=0, cheque_count=0)
@@ -284,10 +283,10 @@ def history_overview(
     # the records stream by also lets each record's Decimals go at once: kept alive until the end
     # (Python 3.13 tracks Decimals for the garbage collector), they set off full collections that made
     # every few requests tens of milliseconds slower.
-    by_day_branch: defaultdict[tuple[date, UUID], _Sum] = defaultdict(_Sum)
+    by_day_branch: defaultdict[tuple[date, str], _Sum] = defaultdict(_Sum)
     # (employee, branch) rather than employee alone: the same two additions per record also give the
     # employee × branch breakdown, and the employee lines are added up from it like the branches are.
-    by_employee_branch: defaultdict[tuple[str, UUID], _Sum] = defaultdict(_Sum)
+    by_employee_branch: defaultdict[tuple[str, str], _Sum] = defaultdict(_Sum)
     employee_days: set[tuple[str, date]] = set()
     records = (
         _filtered(date_from=date_from, date_to=date_to, **filters)
@@ -300,8 +299,8 @@ def history_overview(
         by_employee_branch[employee_key, branch_id].add(rs, rr, ws, wr, total_sales, cheques)
         employee_days.add((employee_key, day))
 
-    by_branch: defaultdict[UUID, _Sum] = defaultdict(_Sum)
-    branch_days: defaultdict[UUID, int] = defaultdict(int)
+    by_branch: defaultdict[str, _Sum] = defaultdict(_Sum)
+    branch_days: defaultdict[str, int] = defaultdict(int)
     for (_day, branch_id), acc in by_day_branch.items():
         by_branch[branch_id].merge(acc)
         branch_days[branch_id] += 1
@@ -316,7 +315,7 @@ def history_overview(
         total.merge(acc)
 
     branch_names = _branch_names(by_branch)
-    employee_names = _employee_names(UUID(key) for key in by_employee if key != UNASSIGNED)
+    employee_names = _employee_names(key for key in by_employee if key != UNASSIGNED)
     branches = sorted(
         (
             Subtotal(key=str(pk), name=branch_names.get(pk, ""), figures=acc.figures(sale_type),
@@ -329,7 +328,7 @@ def history_overview(
         (
             Subtotal(
                 key=key,
-                name="" if key == UNASSIGNED else employee_names.get(UUID(key), ""),
+                name="" if key == UNASSIGNED else employee_names.get(key, ""),
                 figures=acc.figures(sale_type),
                 rows=acc.rows,
                 days=days_of_employee[key],
@@ -343,7 +342,7 @@ def history_overview(
         (
             EmployeeBranchSubtotal(
                 employee_key=key,
-                employee_name="" if key == UNASSIGNED else employee_names.get(UUID(key), ""),
+                employee_name="" if key == UNASSIGNED else employee_names.get(key, ""),
                 branch_id=branch_id,
                 branch_name=branch_names.get(branch_id, ""),
                 figures=acc.figures(sale_type),
@@ -355,12 +354,12 @@ def history_overview(
     )
     all_days = list(days(date_from, date_to))
     position = {day: i for i, day in enumerate(all_days)}
-    series_totals: dict[UUID, list[Decimal]] = {pk: [ZERO] * len(all_days) for pk in by_branch}
+    series_totals: dict[str, list[Decimal]] = {pk: [ZERO] * len(all_days) for pk in by_branch}
     for (day, branch_id), acc in by_day_branch.items():
         series_totals[branch_id][position[day]] = acc.figures(sale_type).total_sales
     series = [
         BranchSeries(branch_id=pk, name=branch_names.get(pk, ""), totals=series_totals[pk])
-        for pk in (UUID(line.key) for line in branches)
+        for pk in (line.key for line in branches)
     ]
     return HistoryOverview(
         totals=total.figures(sale_type),
@@ -404,14 +403,14 @@ def daily_totals_by_branch(
     return history_overview(date_from=date_from, date_to=date_to, **filters).daily
 
 
-def _branch_names(ids: Iterable[UUID]) -> dict[UUID, str]:
+def _branch_names(ids: Iterable[str]) -> dict[str, str]:
     ids = list(ids)
     if not ids:
         return {}
     return dict(Branch.objects.filter(id__in=ids).values_list("id", "name"))
 
 
-def _employee_names(ids: Iterable[UUID]) -> dict[UUID, str]:
+def _employee_names(ids: Iterable[str]) -> dict[str, str]:
     ids = list(ids)
     if not ids:
         return {}
@@ -446,7 +445,7 @@ def monthly_summary(*, month: date) -> MonthlySummary:
 # --------------------------------------------------------------------------- drill-down to facts
 
 
-def history_facts(*, date: date, branch_id: UUID | str, employee_key: str) -> list[SalesFact]:
+def history_facts(*, date: date, branch_id: str, employee_key: str) -> list[SalesFact]:
     """The SalesFact rows (REGOS documents) behind one history row, by time.
 
     Rebuilt from the facts of that business day whose stock maps to the branch and whose attributed
@@ -492,10 +491,10 @@ class UnassignedUsers:
     """Who is behind the "unassigned" history rows: per (day, branch), the REGOS users whose documents
     count for no employee (``None``: documents that name no user at all), and their REGOS names."""
 
-    by_day_branch: Mapping[tuple[date, UUID], frozenset[int | None]]
+    by_day_branch: Mapping[tuple[date, str], frozenset[int | None]]
     names: Mapping[int, str]
 
-    def users(self, *, day: date | None = None, branch_id: UUID | None = None) -> list[int | None]:
+    def users(self, *, day: date | None = None, branch_id: str | None = None) -> list[int | None]:
         """The users of one row (day and branch), of a branch, or of everything: named ones by name,
         then the ones REGOS never named to us, then ``None`` (documents without a user)."""
         if day is not None and branch_id is not None:
@@ -514,7 +513,7 @@ def unassigned_users(
     *,
     date_from: date,
     date_to: date,
-    branch_ids: Iterable[UUID | str] | None = None,
+    branch_ids: Iterable[str] | None = None,
     sale_type: SaleType | None = None,
 ) -> UnassignedUsers:
     """The REGOS users behind the unassigned rows of the range, by the sync's own attribution rule
@@ -541,7 +540,7 @@ def unassigned_users(
     if sale_type:
         facts = facts.filter(sale_type=sale_type)
     mode = settings.REGOS_ATTRIBUTION
-    found: defaultdict[tuple[date, UUID], set[int | None]] = defaultdict(set)
+    found: defaultdict[tuple[date, str], set[int | None]] = defaultdict(set)
     for kind, seller_id, cashier_id, attached_user_id, day, stock_id in facts.values_list(
         "source_kind", "seller_id", "cashier_id", "attached_user_id", "business_date", "stock_id"
     ).iterator(chunk_size=2000):
@@ -613,7 +612,7 @@ def export_rows(*, date_from: date, date_to: date, **filters: Unpack[HistoryFilt
 
 def keyed_export_rows(
     *, date_from: date, date_to: date, **filters: Unpack[HistoryFilters]
-) -> Iterator[tuple[UUID, str, ExportRow]]:
+) -> Iterator[tuple[str, str, ExportRow]]:
     """:func:`export_rows` with each line's branch id and employee key (the panel export names the REGOS
     users behind an unassigned line)."""
     sale_type = filters.get("sale_type")
@@ -626,7 +625,7 @@ def keyed_export_rows(
         .iterator(chunk_size=2000)
     )
     day: date | None = None
-    buffered: list[tuple[tuple[str, str, str], tuple[UUID, str, ExportRow]]] = []
+    buffered: list[tuple[tuple[str, str, str], tuple[str, str, ExportRow]]] = []
     for values in records:
         if values["date"] != day:
             yield from _sorted_rows(buffered)
@@ -644,8 +643,8 @@ def keyed_export_rows(
 
 
 def _sorted_rows(
-    buffered: list[tuple[tuple[str, str, str], tuple[UUID, str, ExportRow]]],
-) -> Iterator[tuple[UUID, str, ExportRow]]:
+    buffered: list[tuple[tuple[str, str, str], tuple[str, str, ExportRow]]],
+) -> Iterator[tuple[str, str, ExportRow]]:
     # employee_key breaks ties between namesakes so that two exports are byte-identical.
     for _key, row in sorted(buffered, key=lambda item: item[0]):
         yield row

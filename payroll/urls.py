@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, register_converter
 
 from payroll import views
 
 app_name = "reports"
 
+
+class ObjectIdConverter:
+    """A document's key (payroll.fields.DocumentIdField): 24 lower-case hex digits."""
+
+    regex = "[0-9a-f]{24}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: object) -> str:
+        return str(value)
+
+
+register_converter(ObjectIdConverter, "objectid")
+
 urlpatterns = [
     path("history/", views.history, name="history"),
     path(
-        "history/<str:day>/<uuid:branch_id>/<str:employee_key>/",
+        "history/<str:day>/<objectid:branch_id>/<str:employee_key>/",
         views.history_facts,
         name="history_facts",
     ),

@@ -11,7 +11,6 @@ import tempfile
 from collections.abc import Callable
 from datetime import date
 from functools import wraps
-from uuid import UUID
 
 from django.contrib import admin
 from django.contrib.admin.views.decorators import staff_member_required
@@ -40,6 +39,7 @@ from payroll.exports import (
     write_report_xlsx,
     write_xlsx,
 )
+from payroll.fields import is_object_id
 from payroll.forms import SUMMARY_TABLES, HistoryFilterForm, MonthForm, SummaryExportForm
 from payroll.models import UNASSIGNED, Branch, DailySalesHistory, Employee
 
@@ -192,7 +192,7 @@ def _invalid_filters(request: HttpRequest, form: HistoryFilterForm) -> HttpRespo
 
 @require_GET
 @permission_required(VIEW_REPORTS)
-def history_facts(request: HttpRequest, day: str, branch_id: UUID, employee_key: str) -> HttpResponse:
+def history_facts(request: HttpRequest, day: str, branch_id: str, employee_key: str) -> HttpResponse:
     try:
         business_day = date.fromisoformat(day)
     except ValueError:
@@ -202,10 +202,9 @@ def history_facts(request: HttpRequest, day: str, branch_id: UUID, employee_key:
     branch = get_object_or_404(Branch, pk=branch_id)
     employee = None
     if employee_key != UNASSIGNED:
-        try:
-            employee = get_object_or_404(Employee, pk=UUID(employee_key))
-        except ValueError:
+        if not is_object_id(employee_key):
             raise Http404("bad employee")
+        employee = get_object_or_404(Employee, pk=employee_key)
     record = DailySalesHistory.objects.filter(
         date=business_day, branch=branch, employee_key=employee_key
     ).first()

@@ -33,6 +33,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from payroll.models import Branch, Employee
 from regos_admin.env import mask_key
 from sync import selectors, services
+from sync.engine.discover import employee_adopt_or_create
 from sync.forms import SellerMapForm, StockMapForm, SyncNowForm, max_days
 from sync.models import SalesFact, SellerMapping, StockMapping, SyncRun
 
@@ -555,11 +556,11 @@ def seller_map(request: HttpRequest, regos_user_id: int) -> HttpResponse:
                 "name": name, "employee": mapping.employee
             })
             return HttpResponseRedirect(back)
-        employee = Employee.objects.create(
+        # An unmapped employee of exactly that name (e.g. the Node payroll system's) is adopted.
+        employee, created = employee_adopt_or_create(
             full_name=name[:200], is_active=mapping.active_in_regos if mapping else True,
             branch=selectors.suggested_home_branch(regos_user_id=regos_user_id),
         )
-        created = True
     else:
         form = SellerMapForm(request.POST)
         if not form.is_valid():

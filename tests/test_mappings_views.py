@@ -322,6 +322,24 @@ def test_create_employee_from_a_user_in_one_click_once(admin_client, facts, gijd
     assert MappingAudit.objects.filter(kind="seller").count() == 1
 
 
+def test_create_adopts_an_unmapped_employee_of_exactly_that_name(admin_client, facts) -> None:
+    # E.g. created by the Node payroll system before the REGOS user was ever seen.
+    existing = Employee.objects.create(full_name="Yusupova Nodira")
+    response = admin_client.post(reverse("sync_panel:seller_map", args=[502]), {"action": "create"}, follow=True)
+    assert Employee.objects.filter(full_name="Yusupova Nodira").count() == 1
+    assert SellerMapping.objects.get(regos_user_id=502).employee_id == existing.pk
+    assert messages_of(response)[0].startswith("“Yusupova Nodira” mapped to employee “Yusupova Nodira”.")
+
+
+def test_create_does_not_adopt_an_employee_mapped_to_another_user(admin_client, facts) -> None:
+    taken = Employee.objects.create(full_name="Yusupova Nodira")
+    SellerMapping.objects.create(regos_user_id=999, full_name="Yusupova Nodira", employee=taken)
+    admin_client.post(reverse("sync_panel:seller_map", args=[502]), {"action": "create"})
+    adopted = SellerMapping.objects.get(regos_user_id=502).employee
+    assert adopted.pk != taken.pk
+    assert Employee.objects.filter(full_name="Yusupova Nodira").count() == 2
+
+
 # --- refused writes ------------------------------------------------------------------------------
 
 

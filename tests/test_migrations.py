@@ -120,3 +120,33 @@ def test_project_migrations_never_create_auto_keys(label: str) -> None:
         text = path.read_text()
         for field in ("models.AutoField(", "models.BigAutoField(", "models.SmallAutoField(", "ObjectIdAutoField("):
             assert field not in text, f"{path.relative_to(ROOT)} creates a {field[:-1]}: it cannot serve both databases"
+
+
+SEED_AND_CHECK = (
+    "{py} manage.py migrate payroll 0002 --noinput -v 0 && {py} tests/fixtures/migrate_ids.py seed"
+    " && {py} manage.py migrate --noinput -v 0 && {py} tests/fixtures/migrate_ids.py check"
+)
+
+
+@pytest.mark.slow
+def test_existing_uuid_keys_become_object_ids_with_every_link_kept_on_sqlite(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    result = subprocess.run(  # noqa: S603
+        ["bash", "-c", SEED_AND_CHECK.format(py=sys.executable)],  # noqa: S607
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "checked" in result.stdout
+
+
+@pytest.mark.slow
+def test_existing_uuid_keys_become_object_ids_with_every_link_kept_on_mongodb() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "scripts/mongo_server.py", "--db", "regos_old", "--",
+         "bash", "-c", SEED_AND_CHECK.format(py=sys.executable)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "checked" in result.stdout

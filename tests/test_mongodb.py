@@ -11,7 +11,6 @@ import datetime as dt
 import os
 import sys
 import time
-import uuid
 from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -244,16 +243,51 @@ def test_json_field_defaults_and_round_trip(navoiy: Branch) -> None:
 # --- keys and relations ----------------------------------------------------------------------------
 
 
-def test_uuid_primary_keys(navoiy: Branch, aziz: Employee) -> None:
-    assert isinstance(navoiy.pk, uuid.UUID)
-    assert Branch.objects.get(pk=str(navoiy.pk)) == navoiy
+def raw_document(model: type, pk: str) -> dict:
+    """The stored row/document as the other side sees it (column names, stored types)."""
+    table = model._meta.db_table
+    if connection.vendor == "mongodb":
+        from bson import ObjectId
+
+        return connection.database[table].find_one({"_id": ObjectId(pk)})
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT * FROM "{table}" WHERE "_id" = %s', [pk])  # noqa: S608
+        names = [column[0] for column in cursor.description]
+        return dict(zip(names, cursor.fetchone(), strict=True))
+
+
+def test_object_id_primary_keys_and_camel_case_links(navoiy: Branch, aziz: Employee, on_mongodb: bool) -> None:
+    assert isinstance(navoiy.pk, str)
+    assert len(navoiy.pk) == 24
+    assert int(navoiy.pk, 16) >= 0
     assert Branch.objects.get(pk=navoiy.pk) == navoiy
-    assert list(Branch.objects.filter(pk__in=[navoiy.pk, uuid.uuid4()])) == [navoiy]
+    assert list(Branch.objects.filter(pk__in=[navoiy.pk, "0" * 24])) == [navoiy]
     assert Employee.objects.get(branch_id=navoiy.pk) == aziz
     row = history(navoiy, aziz)
-    assert row.employee_key == str(aziz.pk)
-    assert DailySalesHistory.objects.get(employee_key=str(aziz.pk)).employee == aziz
-    assert isinstance(Branch.objects.values_list("pk", flat=True).get(), uuid.UUID)
+    assert row.employee_key == aziz.pk  # one spelling of a key everywhere
+    assert DailySalesHistory.objects.get(employee_key=aziz.pk).employee == aziz
+    assert isinstance(Branch.objects.values_list("pk", flat=True).get(), str)
+    stored = raw_document(DailySalesHistory, row.pk)
+    employee = raw_document(Employee, aziz.pk)
+    if on_mongodb:
+        from bson import ObjectId
+
+        # What mongoose's populate('branchId') follows: an ObjectId equal to the branch's _id.
+        assert stored["_id"] == ObjectId(row.pk)
+        assert stored["branchId"] == ObjectId(navoiy.pk)
+        assert stored["employeeId"] == ObjectId(aziz.pk)
+        assert employee["branchId"] == ObjectId(navoiy.pk)
+        assert "id" not in stored and "branch_id" not in stored
+    else:
+        assert (stored["_id"], stored["branchId"], stored["employeeId"]) == (row.pk, navoiy.pk, aziz.pk)
+        assert employee["branchId"] == navoiy.pk
+    assert stored["employeeKey"] == aziz.pk
+
+
+def test_a_bad_key_is_a_validation_error_not_a_crash(navoiy: Branch) -> None:
+    with pytest.raises(ValidationError):
+        Branch.objects.get(pk="not-an-object-id")
+    assert not Branch.objects.filter(pk="0123456789abcdef01234567").exists()
 
 
 def test_user_and_other_django_models_get_working_keys(admin_user, navoiy: Branch) -> None:  # noqa: ANN001
@@ -419,3 +453,56 @@ def test_async_task_is_processed_by_a_real_qcluster(tmp_path: Path, test_databas
     finally:
         stop_group(worker, wait=60)
     assert worker.returncode is not None
+
+
+# --- documents the Node payroll system created ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("stored", "read"), [
+    (5000000, Decimal("5000000.00")), (0.1, Decimal("0.10")), (1234567.89, Decimal("1234567.89")),
+    (None, None), ("12.5", Decimal("12.50")), ("n/a", None),
+])
+def test_money_is_read_from_whatever_another_writer_stored(stored: object, read: Decimal | None) -> None:
+    from bson import Decimal128
+
+    from payroll.fields import money_from_db
+
+    assert money_from_db(stored) == read
+    if read is not None:
+        assert money_from_db(Decimal128(str(read))) == read
+
+
+def test_node_created_documents_are_read_updated_by_id_and_keep_their_fields(on_mongodb: bool,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from sync.engine import history as sync_history
+
+    monkeypatch.setattr(sync_history, "today", lambda: DAY)
+    if on_mongodb:
+        from bson import ObjectId
+
+        # As mongoose writes them: a name, Number money, fields of its own, nothing else.
+        branch_id = connection.database["branches"].insert_one(
+            {"name": "Node filiali", "manager": "Dilnoza", "retailSales": 5000000, "wholesaleSales": 0.1}
+        ).inserted_id
+        employee_id = connection.database["employees"].insert_one({"name": "Hisobchi", "position": "x"}).inserted_id
+        connection.database["dailysaleshistories"].insert_one(
+            {"branchId": branch_id, "date": dt.datetime(2026, 11, 24), "retailSales": 7, "note": "own"}
+        )
+        branch = Branch.objects.get(pk=str(branch_id))
+        assert (branch.retail_sales, branch.wholesale_sales, branch.total_sales) == (
+            Decimal("5000000.00"), Decimal("0.10"), Decimal("0.00")
+        )
+        assert str(Employee.objects.get(pk=str(employee_id))) == f"#{employee_id}"
+    else:
+        branch = Branch.objects.create(name="Node filiali", retail_sales=Decimal("5000000.00"))
+    history(branch, retail_sales=Decimal("100.00"), retail_returns=Decimal("1.00"), total_sales=Decimal("99.00"))
+    sync_history.totals_recompute()  # the sync's last step: must not stumble over a foreign document
+    branch.refresh_from_db()
+    assert (branch.retail_sales, branch.total_sales) == (Decimal("99.00"), Decimal("99.00"))  # the own row only
+    assert DailySalesHistory.objects.count() == 1
+    if on_mongodb:
+        stored = connection.database["branches"].find_one({"_id": ObjectId(branch.pk)})
+        assert stored["manager"] == "Dilnoza"  # $set of our fields: theirs survive
+        assert connection.database["employees"].find_one({"_id": employee_id})["position"] == "x"
+        assert connection.database["dailysaleshistories"].count_documents({"note": "own", "retailSales": 7}) == 1
+        assert Branch.objects.filter(name="Node filiali").count() == 1

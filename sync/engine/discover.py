@@ -55,6 +55,18 @@ class DiscoverResult:
         return sum(u.state == UNMAPPED for u in self.users)
 
 
+def employee_adopt_or_create(
+    *, full_name: str, is_active: bool, branch: Branch | None = None
+) -> tuple[Employee, bool]:
+    """The employee a REGOS user gets when an admin asks for a new one: an existing employee of exactly
+    that name (e.g. created by the Node payroll system) when there is one and it is not mapped to
+    another REGOS user yet; otherwise a new one. Returns (employee, created)."""
+    namesakes = list(Employee.objects.filter(full_name=full_name)[:2])
+    if len(namesakes) == 1 and not SellerMapping.objects.filter(employee=namesakes[0]).exists():
+        return namesakes[0], False
+    return Employee.objects.create(full_name=full_name, is_active=is_active, branch=branch), True
+
+
 def regos_discover(*, client: RegosClient, create_missing: bool = False) -> DiscoverResult:
     result = DiscoverResult()
     stocks = sorted(client.get_stocks(), key=lambda s: s.id)
@@ -94,9 +106,6 @@ def regos_discover(*, client: RegosClient, create_missing: bool = False) -> Disc
         )
 
     existing_users = {m.regos_user_id: m for m in SellerMapping.objects.select_related("employee")}
-    mapped_employee_ids = set(
-        SellerMapping.objects.filter(employee__isnull=False).values_list("employee_id", flat=True)
-    )
     for user in users:
         full_name = (user.full_name or user.login or f"REGOS user {user.id}")[:255]
         login = (user.login or "")[:150]
@@ -110,14 +119,9 @@ def regos_discover(*, client: RegosClient, create_missing: bool = False) -> Disc
             )
         state, employee = (MAPPED, mapping.employee) if mapping.employee_id else (UNMAPPED, None)
         if employee is None and create_missing:
-            namesakes = list(Employee.objects.filter(full_name=full_name)[:2])
-            if len(namesakes) == 1 and namesakes[0].pk not in mapped_employee_ids:
-                employee, state = namesakes[0], LINKED
-            else:
-                employee = Employee.objects.create(full_name=full_name, is_active=user.active)
-                state = CREATED
-                result.employees_created += 1
-            mapped_employee_ids.add(employee.pk)
+            employee, created = employee_adopt_or_create(full_name=full_name, is_active=user.active)
+            state = CREATED if created else LINKED
+            result.employees_created += created
             result.days_changed += seller_mapping_set(regos_user_id=user.id, employee=employee)
         result.users.append(
             DiscoveredUser(

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import operator
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from django.conf import settings
@@ -28,8 +27,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from payroll.dates import month_bounds, today
-from payroll.models import UNASSIGNED, Branch, DailySalesHistory, Employee
+from payroll.dates import add_months, month_bounds, today
+from payroll.models import UNASSIGNED, Branch, DailySalesHistory, Employee, MonthlySales
 from sync.engine.documents import FactRow
 from sync.models import HistoryDay, SalesFact, SellerMapping, StockMapping
 
@@ -43,8 +42,8 @@ Kind = SalesFact.Kind
 class Mappings:
     """Current REGOS stock → branch and REGOS user → employee maps (only the mapped ones)."""
 
-    branches: dict[int, uuid.UUID]
-    employees: dict[int, uuid.UUID]
+    branches: dict[int, str]
+    employees: dict[int, str]
 
     @classmethod
     def load(cls) -> Mappings:
@@ -98,7 +97,7 @@ class _Totals:
     wholesale_returns: Decimal = ZERO
     cheque_count: int = 0
 
-    def values(self, employee_id: uuid.UUID | None) -> tuple[object, ...]:
+    def values(self, employee_id: str | None) -> tuple[object, ...]:
         total = self.retail_sales - self.retail_returns + self.wholesale_sales - self.wholesale_returns
         return (
             employee_id,
@@ -121,12 +120,12 @@ _FACT_COLUMNS = operator.itemgetter(
 
 def history_rows_for_day(
     *, day: date, mappings: Mappings, mode: str, facts: Iterable[FactRow] | None = None
-) -> dict[tuple[uuid.UUID, str], tuple]:
+) -> dict[tuple[str, str], tuple]:
     """{(branch id, employee key): ROW_FIELDS values} computed from the day's facts.
 
     ``facts``: the day's facts as the sync just wrote them (saves reading them back); default: the DB.
     """
-    acc: dict[tuple[uuid.UUID, uuid.UUID | None], _Totals] = {}
+    acc: dict[tuple[str, str | None], _Totals] = {}
     # Per fact: (stock_id, source_kind, is_return, seller_id, cashier_id, attached_user_id, amount).
     columns: Iterable[tuple[int, str, bool, int | None, int | None, int | None, Decimal]]
     if facts is None:
@@ -184,7 +183,7 @@ def history_day_rebuild(
     """Make the day's history rows equal to what its facts + mappings say; write only differences."""
     mode = mode or settings.REGOS_ATTRIBUTION
     wanted = history_rows_for_day(day=day, mappings=mappings, mode=mode, facts=facts)
-    existing: dict[tuple[uuid.UUID, str], tuple[uuid.UUID, tuple]] = {}
+    existing: dict[tuple[str, str], tuple[str, tuple]] = {}
     for values in DailySalesHistory.objects.filter(date=day).values_list(
         "id", "branch_id", "employee_key", *ROW_FIELDS
     ):
@@ -289,7 +288,7 @@ def branch_totals_recompute(*, on: date | None = None) -> int:
     total = retail + wholesale. Writes only branches whose figures changed; returns how many.
     """
     first, last = month_bounds(on or today())
-    sums: dict[uuid.UUID, list[Decimal]] = {}
+    sums: dict[str, list[Decimal]] = {}
     rows = DailySalesHistory.objects.filter(date__gte=first, date__lte=last).values_list(
         "branch_id", "retail_sales", "retail_returns", "wholesale_sales", "wholesale_returns"
     )
@@ -299,7 +298,10 @@ def branch_totals_recompute(*, on: date | None = None) -> int:
         acc[1] += ws - wr
     changed: list[Branch] = []
     now = timezone.now()
+    fed = set(StockMapping.objects.filter(branch__isnull=False).values_list("branch_id", flat=True))
     for branch in Branch.objects.only("id", "retail_sales", "wholesale_sales", "total_sales", "totals_month"):
+        if branch.id not in sums and branch.id not in fed and branch.totals_month is None:
+            continue  # a branch only the Node payroll system knows: its figures are its own
         retail, wholesale = sums.get(branch.id, (ZERO, ZERO))
         wanted = (retail, wholesale, retail + wholesale, first)
         if (branch.retail_sales, branch.wholesale_sales, branch.total_sales, branch.totals_month) != wanted:
@@ -327,7 +329,7 @@ def employee_totals_recompute() -> int:
     day = latest_synced_day()
     if day is None:
         return 0
-    sums: dict[uuid.UUID, list[Decimal]] = {}
+    sums: dict[str, list[Decimal]] = {}
     rows = DailySalesHistory.objects.filter(date=day, employee__isnull=False).values_list(
         "employee_id", "retail_sales", "retail_returns", "wholesale_sales", "wholesale_returns"
     )
@@ -337,7 +339,10 @@ def employee_totals_recompute() -> int:
         acc[1] += ws - wr
     changed: list[Employee] = []
     now = timezone.now()
+    fed = set(SellerMapping.objects.filter(employee__isnull=False).values_list("employee_id", flat=True))
     for employee in Employee.objects.only("id", "daily_sales", "wholesale_sales", "sales_date"):
+        if employee.id not in sums and employee.id not in fed and employee.sales_date is None:
+            continue  # an employee only the Node payroll system knows
         retail, wholesale = sums.get(employee.id, (ZERO, ZERO))
         wanted = (retail, wholesale, day)
         if (employee.daily_sales, employee.wholesale_sales, employee.sales_date) != wanted:
@@ -351,9 +356,68 @@ def employee_totals_recompute() -> int:
     return len(changed)
 
 
+def monthly_sales_recompute(*, month: date, now: datetime | None = None) -> int:
+    """Make the ``monthlysales`` rows of ``month`` equal to the sums of its history rows; rows changed.
+
+    Every row of the month gets ``computedAt`` = ``now``, changed or not: it is the mark
+    ``months_to_recompute`` measures later history changes against.
+    """
+    now = now or timezone.now()
+    first, last = month_bounds(month)
+    label = first.strftime("%Y-%m")
+    wanted: dict[tuple[str, str], list] = {}
+    rows = DailySalesHistory.objects.filter(date__gte=first, date__lte=last).values_list(
+        "branch_id", "employee_key", "employee_id", *AMOUNT_FIELDS, "cheque_count"
+    )
+    for branch_id, employee_key, employee_id, *figures in rows:
+        acc = wanted.setdefault((branch_id, employee_key), [employee_id, ZERO, ZERO, ZERO, ZERO, ZERO, 0])
+        for position, value in enumerate(figures, start=1):
+            acc[position] += value
+    fields = ("employee_id", *AMOUNT_FIELDS, "cheque_count")
+    existing = {
+        (values[1], values[2]): (values[0], tuple(values[3:]))
+        for values in MonthlySales.objects.filter(month=label).values_list("id", "branch_id", "employee_key", *fields)
+    }
+    to_delete = [pk for key, (pk, _) in existing.items() if key not in wanted]
+    to_update: list[MonthlySales] = []
+    to_insert: list[MonthlySales] = []
+    for (branch_id, employee_key), values in wanted.items():
+        data = dict(zip(fields, values, strict=True))
+        if (branch_id, employee_key) not in existing:
+            to_insert.append(MonthlySales(
+                month=label, branch_id=branch_id, employee_key=employee_key, computed_at=now, **data
+            ))
+        elif existing[(branch_id, employee_key)][1] != tuple(values):
+            to_update.append(MonthlySales(id=existing[(branch_id, employee_key)][0], computed_at=now, **data))
+    if to_delete:
+        MonthlySales.objects.filter(id__in=to_delete).delete()
+    if to_update:
+        MonthlySales.objects.bulk_update(to_update, [*fields, "computed_at"], batch_size=500)
+    if to_insert:
+        MonthlySales.objects.bulk_create(to_insert, batch_size=500)
+    MonthlySales.objects.filter(month=label).exclude(computed_at=now).update(computed_at=now)
+    return len(to_delete) + len(to_update) + len(to_insert)
+
+
+def months_to_recompute() -> set[date]:
+    """First days of the months whose history may have changed since ``monthlysales`` was computed:
+    those of every day a sync or re-aggregation touched since (HistoryDay.updated_at), all months
+    with history the first time, and always this month and the previous one."""
+    this_month = month_bounds(today())[0]
+    months = {this_month, add_months(this_month, -1)}
+    mark = MonthlySales.objects.aggregate(at=Max("computed_at"))["at"]
+    days = HistoryDay.objects.all() if mark is None else HistoryDay.objects.filter(updated_at__gte=mark)
+    months.update(day.replace(day=1) for day in days.values_list("date", flat=True))
+    return months
+
+
 def totals_recompute() -> None:
     branch_totals_recompute()
     employee_totals_recompute()
+    # One instant for the whole pass: history written while it runs is newer and is caught next time.
+    now = timezone.now()
+    for month in sorted(months_to_recompute()):
+        monthly_sales_recompute(month=month, now=now)
 
 
 def history_reaggregate_days(
