@@ -42,3 +42,4 @@ class SyncConfig(AppConfig):
         post_migrate.connect(install_schedules, sender=self, dispatch_uid="sync.install_schedules")
         # Before the first connection opens: every SQLite connection gets the per-request time limit.
         import regos_admin.request_limits  # noqa: F401
+        import regos_admin.sqlite  # noqa: F401  (WAL on SQLite files)

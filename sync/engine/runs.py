@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from payroll.dates import days, today
+from sync import causes
 from sync.models import SyncGate, SyncRun
 
 if TYPE_CHECKING:
@@ -35,6 +36,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TRIGGER_GATE = "sync-trigger"
+# The deployments the README describes: the systemd worker unit, `make serve`, or `make run` / `make worker`.
+WORKER_HINT = gettext_noop(
+    "Start the worker: systemctl start regos-admin-worker (systemd), or make serve; in development make run "
+    "or make worker. Then sync again."
+)
 GATE_HOLD = timedelta(seconds=30)  # a holder that died inside the gate is ignored after this
 GATE_WAIT_S = 20.0
 
@@ -120,12 +126,13 @@ def run_fail_if_stale(run: SyncRun) -> bool:
         return False
     if run.status == SyncRun.Status.RUNNING:
         error = "The worker stopped: no heartbeat for more than REGOS_RUN_STALE_AFTER_S seconds."
-        hint = gettext_noop("Check that the worker (manage.py qcluster) is running, then sync again.")
+        code = causes.WORKER_STOPPED
     else:
         error = "The run was never started by a worker."
-        hint = gettext_noop("Check that the worker (manage.py qcluster) is running, then sync again.")
+        code = causes.NEVER_STARTED
+    hint = WORKER_HINT
     done = SyncRun.objects.filter(id=run.id, status=run.status, heartbeat_at=run.heartbeat_at).update(
-        status=SyncRun.Status.FAILED, finished_at=timezone.now(), error=error, error_hint=hint
+        status=SyncRun.Status.FAILED, finished_at=timezone.now(), error=error, error_hint=hint, error_code=code
     )
     if done:
         log.warning("sync run %s marked failed: %s", run.id, error)
