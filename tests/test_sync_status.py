@@ -17,6 +17,7 @@ import time_machine
 from django.db import OperationalError
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import escape
 
 from sync import causes, services
 from sync.health import run_waiting_for_worker, sync_status_get
@@ -261,7 +262,7 @@ def test_the_run_page_shows_the_cause_in_the_readers_language_and_folds_the_text
                     f"port=80): Max retries exceeded with url: /gateway/out/{KEY}/v1/Stock/Get")
     admin_client.cookies["django_language"] = language
     html = admin_client.get(reverse("sync_panel:run", args=[run.pk])).content.decode()
-    assert f'<span data-testid="run-cause">{line}</span>' in html
+    assert f'<span data-testid="run-cause">{escape(line)}</span>' in html
     details = html[html.index("<details"):html.index("</details>")]
     assert "HTTPConnectionPool" in details and KEY not in html
 

@@ -41,6 +41,8 @@ WORKER_HINT = gettext_noop(
     "Start the worker: systemctl start regos-admin-worker (systemd), or make serve; in development make run "
     "or make worker. Then sync again."
 )
+# The hint runs stored before WORKER_HINT: still translated when such a run is shown.
+LEGACY_WORKER_HINT = gettext_noop("Check that the worker (manage.py qcluster) is running, then sync again.")
 GATE_HOLD = timedelta(seconds=30)  # a holder that died inside the gate is ignored after this
 GATE_WAIT_S = 20.0
 
