@@ -281,7 +281,7 @@ def test_the_home_page_shows_the_status_at_a_glance(admin_client, settings) -> N
     with time_machine.travel(NOW, tick=False):
         html = admin_client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     box = html[html.index('id="regos-status"'):]
-    box = box[:box.index("</table>")]
+    box = box[:box.index("</dl>")]
     assert "11/26/2026 7 a.m." in box and "3\xa0hours ago" in box and "took 0:05:00" in box
     assert "11/26/2026 11:59 p.m." in box
     assert 'data-testid="worker-alive"' in box
@@ -295,7 +295,7 @@ def test_the_home_page_shows_the_status_at_a_glance(admin_client, settings) -> N
     with time_machine.travel(NOW, tick=False):
         html = admin_client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     box = html[html.index('id="regos-status"'):]
-    box = box[:box.index("</table>")]
+    box = box[:box.index("</dl>")]
     assert 'data-testid="worker-dead"' in box and "systemctl start regos-admin-worker" in box
     assert "the last sync failed: REGOS refused the integration key" in box
     assert "1 incomplete day" in box
