@@ -144,6 +144,16 @@ class AppEnv(BaseSettings):
         return self
 
 
+# No write may be lost to lock contention (measured by bench/sqlite_locks.py, see README "SQLite"):
+# - transaction_mode IMMEDIATE: a transaction takes the write lock at BEGIN, waiting for it with the
+#   busy timeout. A deferred one (Django's default) that reads and then writes — django-q2's
+#   scheduler does — fails AT ONCE with "database is locked" while another connection writes: SQLite
+#   does not wait when a reader would have to become a writer, whatever the timeout.
+# - timeout 30 s: a write waits this long for another transaction (one sync day) to commit.
+# - WAL (set per connection by regos_admin.sqlite): readers (the web pages) never wait for a writer.
+SQLITE_OPTIONS: dict[str, object] = {"timeout": 30, "transaction_mode": "IMMEDIATE"}
+
+
 def parse_database_url(url: str) -> dict[str, object]:
     """Turn DATABASE_URL into a Django DATABASES['default'] entry."""
     parts = urlsplit(url)
@@ -157,7 +167,7 @@ def parse_database_url(url: str) -> dict[str, object]:
             name = path if path != "/:memory:" else ":memory:"
         else:
             raise ValueError("sqlite URLs look like sqlite:///absolute/path/db.sqlite3")
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": name, "OPTIONS": {"timeout": 30}}
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": name, "OPTIONS": dict(SQLITE_OPTIONS)}
     if parts.scheme in ("mongodb", "mongodb+srv"):
         name = parts.path.lstrip("/")
         if not name or "/" in name:

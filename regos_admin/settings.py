@@ -111,6 +111,7 @@ LOGIN_REDIRECT_URL = "/"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # the admin's JS does not read it, but Django's default is kept
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "regos_admin.errors.csrf_failure"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 if not DEBUG:

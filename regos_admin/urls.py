@@ -26,3 +26,6 @@ urlpatterns = [
     path("sync/", include("sync.panel_urls")),
     path("", admin.site.urls),
 ]
+
+# PermissionDenied anywhere (the admin's too) gets the panel's translated 403 page with a way back.
+handler403 = "regos_admin.errors.permission_denied"

@@ -43,3 +43,4 @@ class SyncConfig(AppConfig):
         # Before the first connection opens: every SQLite connection gets the per-request time limit.
         import regos_admin.request_limits  # noqa: F401
         import regos_admin.security  # noqa: F401 — registers the check --deploy note on silenced warnings
+        import regos_admin.sqlite  # noqa: F401  (WAL on SQLite files)

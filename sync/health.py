@@ -18,7 +18,11 @@ Definitions (chosen to be simple to explain and hard to fool):
   ``WORKER_ALIVE_WITHIN``. django-q2's own ``Stat`` is not used: with the ORM broker it lives in the
   Django cache, and the default LocMemCache is per process, so the web process never sees the
   cluster's stats. The heartbeat proves the whole path (scheduler → queue → worker → database).
-  A dead worker does not by itself make ``/health/`` 503; the data going stale does.
+  ``/health/`` answers 503 when no worker is alive: nothing would sync, even while the data is
+  still fresh.
+- **Scheduled run failed**: the latest attempt of the daily schedule (its latest finished run, or
+  the job's own error in KeyValue ``schedule-last-error`` when newer) failed or partly failed, and
+  no fresh run succeeded after it. ``/health/`` answers 503; ``reasons`` names every cause.
 - **Failure banner**: the latest *finished* run (any trigger) failed or partly failed — and so no
   later run has succeeded — or the scheduled job itself failed before it could start a run (KeyValue
   ``schedule-last-error``, newer than the latest success). A run is retried by django-q2 up to
@@ -42,6 +46,9 @@ Definitions (chosen to be simple to explain and hard to fool):
   REGOS that the admin fixes there (the next sync clears it by itself), and every other figure is
   fresh. A monitor that must alert on it reads ``data_complete``.
 
+- **Status at a glance** (``sync_status_get``): the ONE read of last success, next scheduled run,
+  worker, failure and quarantine, used by ``/health/``, the admin index and the reports' "data as of".
+
 The JSON never contains the integration key, URLs or error texts (the endpoint is public).
 """
 
@@ -57,15 +64,17 @@ from django.db.models import Count, Max
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from payroll.dates import business_date, lookback_window
 from payroll.dates import today as tashkent_today
 from payroll.models import Branch
+from regos_admin.env import mask_key
+from sync.causes import cause_label
 from sync.engine.quarantine import incomplete_days
 from sync.inbox import kv_get, parse_stamp
 from sync.models import DirtyDay, HistoryDay, QuarantinedDocument, SalesFact, StockMapping, SyncRun, WebhookEvent
-from sync.schedule import HEARTBEAT_KEY, SCHEDULE_ERROR_KEY
+from sync.schedule import HEARTBEAT_KEY, SCHEDULE_ERROR_KEY, NextRun, daily_next_run_get
 
 WORKER_ALIVE_WITHIN = timedelta(minutes=5)
 
@@ -95,6 +104,7 @@ class Health:
     last_event_at: datetime | None = None
     dirty_days: int = 0
     failing: bool = False
+    scheduled_run_failed: bool = False
     # Days a killed sync left half-written ("rebuilding"); the next sync of those days repairs them.
     days_rebuilding: list[date] = field(default_factory=list)
     # Business day → documents quarantined on it; and all quarantined documents (dated or not).
@@ -102,8 +112,22 @@ class Health:
     quarantined_documents: int = 0
 
     @property
+    def reasons(self) -> list[str]:
+        """Why ``/health/`` answers 503, as stable codes (empty when healthy)."""
+        found = []
+        if self.stale:
+            found.append("stale")
+        if self.oldest_stale_branch is not None:
+            found.append("branch_stale")
+        if not self.worker_alive:
+            found.append("worker_dead")
+        if self.scheduled_run_failed:
+            found.append("scheduled_run_failed")
+        return found
+
+    @property
     def ok(self) -> bool:
-        return not self.stale and self.oldest_stale_branch is None
+        return not self.reasons
 
     def as_json(self) -> dict[str, Any]:
         def iso(value: datetime | date | None) -> str | None:
@@ -114,11 +138,13 @@ class Health:
                     "last_sale_date": iso(b.last_sale_date), "stale": b.stale}
 
         return {
-            "status": "ok" if self.ok else "stale",
+            "status": "ok" if self.ok else "stale" if self.stale or self.oldest_stale_branch else "failing",
+            "reasons": self.reasons,
             "checked_at": iso(self.checked_at),
             "stale_after_hours": self.stale_after_hours,
             "last_success_at": iso(self.last_success_at),
             "last_run_failed": self.failing,
+            "last_scheduled_run_failed": self.scheduled_run_failed,
             "branches": [branch(b) for b in self.branches],
             "oldest_stale_branch": branch(self.oldest_stale_branch) if self.oldest_stale_branch else None,
             "worker": {"alive": self.worker_alive, "last_heartbeat_at": iso(self.worker_heartbeat_at)},
@@ -183,8 +209,32 @@ def worker_heartbeat_at() -> datetime | None:
 
 def worker_alive(*, now: datetime | None = None) -> bool:
     """A django-q2 worker wrote the heartbeat within ``WORKER_ALIVE_WITHIN`` (see the module doc)."""
+    return _beat_alive(worker_heartbeat_at(), now or timezone.now())
+
+
+def _beat_alive(beat: datetime | None, now: datetime) -> bool:
+    return beat is not None and now - beat <= WORKER_ALIVE_WITHIN
+
+
+RUN_PICKUP_WITHIN = timedelta(seconds=60)
+HEARTBEAT_LATE_AFTER = timedelta(minutes=2)  # written every minute; the scheduler may be up to ~30 s late
+
+
+def run_waiting_for_worker(run: SyncRun, *, now: datetime | None = None) -> bool:
+    """A queued run that no worker has picked up for over ``RUN_PICKUP_WITHIN`` while no worker runs.
+
+    "No worker runs" is the heartbeat rule above, tightened for a run that waits: a heartbeat that was
+    not renewed since the run was queued and is over ``HEARTBEAT_LATE_AFTER`` old means the worker
+    stopped, even before ``WORKER_ALIVE_WITHIN`` has passed — so Sync now with a dead worker is
+    reported after about a minute, not five.
+    """
+    now = now or timezone.now()
+    if run.status != SyncRun.Status.QUEUED or now - run.created_at <= RUN_PICKUP_WITHIN:
+        return False
     beat = worker_heartbeat_at()
-    return beat is not None and (now or timezone.now()) - beat <= WORKER_ALIVE_WITHIN
+    if not _beat_alive(beat, now):
+        return True
+    return beat is not None and beat < run.created_at and now - beat > HEARTBEAT_LATE_AFTER
 
 
 def _is_stale(moment: datetime | None, now: datetime, hours: float) -> bool:
@@ -194,7 +244,8 @@ def _is_stale(moment: datetime | None, now: datetime, hours: float) -> bool:
 def health_get(*, now: datetime | None = None) -> Health:
     now = now or timezone.now()
     hours = float(settings.REGOS_STALE_AFTER_HOURS)
-    overall, per_branch = last_successes()
+    status = sync_status_get(now=now)
+    overall, per_branch = status.last_success_at, status.branch_successes
     branches = _mapped_active_branches()
 
     last_sale: dict[int, date] = {
@@ -215,25 +266,25 @@ def health_get(*, now: datetime | None = None) -> Health:
     oldest = min(stale_branches, key=lambda b: (b.last_success_at is not None, b.last_success_at or now),
                  default=None)
 
-    heartbeat = worker_heartbeat_at()
     return Health(
         checked_at=now,
         stale_after_hours=hours,
         last_success_at=overall,
-        stale=_is_stale(overall, now, hours),
+        stale=status.stale,
         branches=report,
         oldest_stale_branch=oldest,
-        worker_alive=worker_alive(now=now),
-        worker_heartbeat_at=heartbeat,
+        worker_alive=status.worker_alive,
+        worker_heartbeat_at=status.worker_heartbeat_at,
         last_event_at=WebhookEvent.objects.aggregate(last=Max("received_at"))["last"],
         dirty_days=DirtyDay.objects.count(),
-        failing=failure_banner_get() is not None,
+        failing=status.failure is not None,
+        scheduled_run_failed=status.scheduled_run_failed,
         days_rebuilding=list(
             HistoryDay.objects.filter(state=HistoryDay.State.REBUILDING).order_by("date")
             .values_list("date", flat=True)[:31]
         ),
-        incomplete_days=dict(list(incomplete_days().items())[:31]),
-        quarantined_documents=QuarantinedDocument.objects.count(),
+        incomplete_days=dict(list(status.incomplete_days.items())[:31]),
+        quarantined_documents=status.quarantined,
     )
 
 
@@ -250,6 +301,11 @@ class FailureBanner:
     date_to: date | None = None
     partial: bool = False
     run_id: str = ""
+    cause: str = ""  # a code of sync.causes
+
+    @property
+    def cause_label(self) -> str:
+        return cause_label(self.cause, self.error)
 
 
 def failure_banner_get() -> FailureBanner | None:
@@ -258,7 +314,8 @@ def failure_banner_get() -> FailureBanner | None:
         SyncRun.objects.filter(finished_at__isnull=False)
         .filter(status__in=[SyncRun.Status.SUCCEEDED, SyncRun.Status.FAILED, SyncRun.Status.PARTIAL])
         .order_by("-finished_at")
-        .values("id", "status", "finished_at", "error", "error_hint", "trigger", "date_from", "date_to")
+        .values("id", "status", "finished_at", "error", "error_hint", "error_code", "trigger", "date_from",
+                "date_to")
         .first()
     )
     banner: FailureBanner | None = None
@@ -267,6 +324,7 @@ def failure_banner_get() -> FailureBanner | None:
             at=latest["finished_at"], error=latest["error"] or "", hint=latest["error_hint"] or "",
             trigger=latest["trigger"], date_from=latest["date_from"], date_to=latest["date_to"],
             partial=latest["status"] == SyncRun.Status.PARTIAL, run_id=str(latest["id"]),
+            cause=latest["error_code"] or "",
         )
     # The scheduled job can also fail before it has a run (e.g. no key configured).
     raw = kv_get(SCHEDULE_ERROR_KEY)
@@ -277,8 +335,9 @@ def failure_banner_get() -> FailureBanner | None:
         except (ValueError, KeyError, TypeError):
             job = None
         if job is not None and (latest is None or job_at > latest["finished_at"]):
-            banner = FailureBanner(at=job_at, error=str(job.get("error", ""))[:500],
-                                   hint=str(job.get("hint", ""))[:500], trigger=SyncRun.Trigger.SCHEDULE)
+            banner = FailureBanner(at=job_at, error=mask_key(str(job.get("error", "")))[:500],
+                                   hint=str(job.get("hint", ""))[:500], trigger=SyncRun.Trigger.SCHEDULE,
+                                   cause=str(job.get("cause", "")))
     return banner
 
 
@@ -321,6 +380,72 @@ def silent_branches_get(*, end: date | None = None) -> list[SilentBranch]:
     return sorted(silent, key=lambda s: (s.date, s.name))
 
 
+# --- status at a glance ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """Everything "is the sync working?" shows, read once (see the module doc)."""
+
+    checked_at: datetime
+    last_success_at: datetime | None
+    last_success_duration: timedelta | None
+    stale: bool
+    next_run: NextRun
+    worker_alive: bool
+    worker_heartbeat_at: datetime | None
+    failure: FailureBanner | None
+    scheduled_run_failed: bool
+    quarantined: int
+    incomplete_days: dict[date, int]
+    branch_successes: dict[str, datetime] = field(default_factory=dict)
+
+
+def _scheduled_run_failed(last_success: datetime | None) -> bool:
+    latest = (
+        SyncRun.objects.filter(trigger=SyncRun.Trigger.SCHEDULE, finished_at__isnull=False)
+        .filter(status__in=[SyncRun.Status.SUCCEEDED, SyncRun.Status.FAILED, SyncRun.Status.PARTIAL])
+        .order_by("-finished_at").values("status", "finished_at").first()
+    )
+    failed_at = latest["finished_at"] if latest and latest["status"] != SyncRun.Status.SUCCEEDED else None
+    raw = kv_get(SCHEDULE_ERROR_KEY)
+    if raw:
+        try:
+            job_at = datetime.fromisoformat(json.loads(raw)["at"])
+        except (ValueError, KeyError, TypeError):
+            job_at = None
+        if job_at is not None and (latest is None or job_at > latest["finished_at"]):
+            failed_at = job_at
+    return failed_at is not None and (last_success is None or failed_at > last_success)
+
+
+def sync_status_get(*, now: datetime | None = None) -> SyncStatus:
+    """The status of the sync at a glance: for ``/health/``, the admin index and the reports."""
+    now = now or timezone.now()
+    overall, per_branch = last_successes()
+    duration = None
+    if overall is not None:
+        row = (SyncRun.objects.filter(status=SyncRun.Status.SUCCEEDED, finished_at=overall)
+               .values("started_at", "finished_at").first())
+        if row and row["started_at"]:
+            duration = row["finished_at"] - row["started_at"]
+    beat = worker_heartbeat_at()
+    return SyncStatus(
+        checked_at=now,
+        last_success_at=overall,
+        last_success_duration=duration,
+        stale=_is_stale(overall, now, float(settings.REGOS_STALE_AFTER_HOURS)),
+        next_run=daily_next_run_get(now=now),
+        worker_alive=_beat_alive(beat, now),
+        worker_heartbeat_at=beat,
+        failure=failure_banner_get(),
+        scheduled_run_failed=_scheduled_run_failed(overall),
+        quarantined=QuarantinedDocument.objects.count(),
+        incomplete_days=incomplete_days(),
+        branch_successes=per_branch,
+    )
+
+
 @dataclass(frozen=True)
 class IndexHealth:
     failure: FailureBanner | None
@@ -328,20 +453,22 @@ class IndexHealth:
     worker_alive: bool
     quarantined: int = 0  # documents REGOS sent that the sync could not use (their days are incomplete)
     incomplete_days: int = 0
+    status: SyncStatus | None = None
 
 
 def index_health_get() -> IndexHealth:
-    return IndexHealth(failure=failure_banner_get(), silent=silent_branches_get(),
-                       worker_alive=worker_alive(), quarantined=QuarantinedDocument.objects.count(),
-                       incomplete_days=len(incomplete_days()))
+    status = sync_status_get()
+    return IndexHealth(failure=status.failure, silent=silent_branches_get(),
+                       worker_alive=status.worker_alive, quarantined=status.quarantined,
+                       incomplete_days=len(status.incomplete_days), status=status)
 
 
 # --- the endpoint ----------------------------------------------------------------------------------
 
 
 @never_cache
-@require_GET
+@require_safe
 def health_view(request: HttpRequest) -> JsonResponse:
-    """``GET /health/`` — no login, no secrets; 200 when fresh, 503 when stale (see module doc)."""
+    """``GET``/``HEAD /health/`` — no login, no secrets; 200 when healthy, else 503 with ``reasons``."""
     health = health_get()
     return JsonResponse(health.as_json(), status=200 if health.ok else 503)

@@ -229,6 +229,8 @@ class SyncRun(models.Model):
     not_counted = models.JSONField(_("cheques not counted"), default=dict, blank=True)
     error = models.TextField(_("error"), blank=True, default="")
     error_hint = models.TextField(_("what to do"), blank=True, default="")
+    # Why it failed, as a code of ``sync.causes`` (shown as one line in the reader's language).
+    error_code = models.CharField(_("cause"), max_length=32, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]
@@ -267,6 +269,13 @@ class SyncRun(models.Model):
         if self.has_warnings:
             return str(_("succeeded with warnings"))
         return str(self.get_status_display())
+
+    @property
+    def cause_label(self) -> str:
+        """Why the run failed, in one line of the reader's language ("" when it did not fail)."""
+        from sync.causes import cause_label
+
+        return cause_label(self.error_code, self.error) if self.error else ""
 
     @property
     def duration(self):  # type: ignore[no-untyped-def]

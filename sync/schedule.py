@@ -36,6 +36,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TypedDict
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils import timezone, translation
@@ -144,6 +145,37 @@ def schedules_get() -> list[ScheduleRow]:
     )
 
 
+@dataclass(frozen=True)
+class NextRun:
+    """When ``regos-daily-sync`` runs next: ``at`` (aware), or why it will not (not installed / paused)."""
+
+    at: datetime | None
+    installed: bool = True
+    paused: bool = False
+
+
+def daily_next_run_get(*, now: datetime | None = None) -> NextRun:
+    """The daily schedule's next run. django-q2 keeps ``next_run``; while no scheduler runs it stays in
+    the past, so then the next slot is computed from the schedule's cron (Asia/Tashkent, like django-q2)."""
+    from croniter import croniter
+    from django_q.models import Schedule
+
+    now = now or timezone.now()
+    row = (Schedule.objects.filter(name=DAILY_NAME).order_by("pk")
+           .values("cron", "next_run", "repeats").first())
+    if row is None:
+        return NextRun(at=None, installed=False)
+    if row["repeats"] == 0:
+        return NextRun(at=None, paused=True)
+    if row["next_run"] is not None and row["next_run"] > now:
+        return NextRun(at=row["next_run"])
+    try:
+        zone = ZoneInfo(str(settings.Q_CLUSTER.get("time_zone") or settings.TIME_ZONE))
+        return NextRun(at=croniter(row["cron"] or settings.REGOS_SYNC_CRON, now.astimezone(zone)).get_next(datetime))
+    except (ValueError, KeyError):  # an admin typed a cron croniter cannot read: show none rather than fail
+        return NextRun(at=None)
+
+
 # --- the jobs' bodies ------------------------------------------------------------------------------
 
 
@@ -151,8 +183,12 @@ def _record_job_error(exc: BaseException) -> None:
     # Stored as the English msgid, like a run's hint; pages translate it for their reader.
     with translation.override(None):
         hint = str(getattr(exc, "hint", "") or "")
+    from regos_admin.env import mask_key
+    from sync.causes import cause_of
+
     kv_set(SCHEDULE_ERROR_KEY, json.dumps(
-        {"at": timezone.now().isoformat(), "error": str(exc)[:500], "hint": hint[:500]}
+        {"at": timezone.now().isoformat(), "error": mask_key(str(exc))[:500], "hint": hint[:500],
+         "cause": cause_of(exc)}
     ))
 
 

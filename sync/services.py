@@ -35,6 +35,7 @@ from payroll.dates import days as days_between
 from payroll.dates import lookback_window
 from payroll.models import Branch, Employee
 from regos_admin.env import mask_key
+from sync.causes import DAYS_FAILED, UNEXPECTED, cause_from_text, cause_of
 from sync.engine import history, runs
 from sync.engine.discover import DiscoveredStock, DiscoveredUser, DiscoverResult
 from sync.engine.discover import regos_discover as _regos_discover
@@ -106,8 +107,8 @@ def sync_run_enqueue(*, run: SyncRun) -> None:
     transaction.on_commit(push)
 
 
-def _error_texts(exc: BaseException) -> tuple[str, str]:
-    """(error, hint) for the run; never the integration key, never a traceback.
+def _error_texts(exc: BaseException) -> tuple[str, str, str]:
+    """(error, hint, cause code) for the run; never the integration key, never a traceback.
 
     The hint is stored as its English source text (the gettext msgid), whatever language the worker
     runs in, so stored runs do not depend on the worker's locale and a page can translate it with
@@ -128,7 +129,7 @@ def _error_texts(exc: BaseException) -> tuple[str, str]:
             "An unexpected error stopped the sync; the completed days are kept. See the server log."
         )
     one_line = " ".join(mask_key(message).split())
-    return one_line[:2000], " ".join(mask_key(hint).split())
+    return one_line[:2000], " ".join(mask_key(hint).split()), cause_of(exc)
 
 
 def sync_run_execute(
@@ -154,7 +155,7 @@ def sync_run_execute(
             log.warning("sync run %s failed: %s", run.id, mask_key(str(exc)))  # expected: no traceback
         else:
             log.exception("sync run %s failed", run.id)
-        error, hint = _error_texts(exc)
+        error, hint, code = _error_texts(exc)
         counts = engine.counts_for_run() if engine is not None else {}
         done = counts.get("days_done", 0)
         runs.run_finish(
@@ -162,11 +163,12 @@ def sync_run_execute(
             status=SyncRun.Status.PARTIAL if done else SyncRun.Status.FAILED,
             error=error,
             error_hint=hint,
+            error_code=code,
             **counts,
         )
     else:
         runs.run_finish(
-            run, status=SyncRun.Status.SUCCEEDED, error="", error_hint="", **engine.counts_for_run()
+            run, status=SyncRun.Status.SUCCEEDED, error="", error_hint="", error_code="", **engine.counts_for_run()
         )
     finally:
         if own_client and client is not None:
@@ -265,6 +267,7 @@ def sync_run_finalize(*, run_id: uuid.UUID | str, failed: list[tuple[date, date,
         status = "done" if day in synced else "failed" if day in failed_days else "pending"
         progress.append({"date": day.isoformat(), "status": status, "documents": documents.get(day, 0)})
     done = sum(item["status"] == "done" for item in progress)
+    code = ""
     if not failed:
         status, error, hint = SyncRun.Status.SUCCEEDED, "", ""
     else:
@@ -274,8 +277,12 @@ def sync_run_finalize(*, run_id: uuid.UUID | str, failed: list[tuple[date, date,
             mask_key(error)[:2000],
             gettext_noop("Some days were not synced; the finished days are kept. Sync again."),
         )
-    runs.run_finish(run, status=status, error=error, error_hint=hint, progress=progress, days_done=done,
-                    not_counted=dict(sorted(not_counted.items())))
+        # The slices' own causes, when they all agree; else "some days could not be synced".
+        codes = {cause_from_text(message) for _, _, message in failed}
+        code = codes.pop() if len(codes) == 1 else DAYS_FAILED
+        code = DAYS_FAILED if code == UNEXPECTED else code
+    runs.run_finish(run, status=status, error=error, error_hint=hint, error_code=code, progress=progress,
+                    days_done=done, not_counted=dict(sorted(not_counted.items())))
     run.refresh_from_db()
     return run
 

@@ -23,7 +23,6 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -35,6 +34,7 @@ from regos_admin.env import mask_key
 from sync import selectors, services
 from sync.engine.discover import employee_adopt_or_create
 from sync.forms import SellerMapForm, StockMapForm, SyncNowForm, max_days
+from sync.health import run_waiting_for_worker
 from sync.models import SalesFact, SellerMapping, StockMapping, SyncRun
 
 log = logging.getLogger(__name__)
@@ -76,23 +76,10 @@ def _busy_message() -> str:
 # --- the worker ----------------------------------------------------------------------------------
 
 def worker_alive() -> bool:
-    """Whether a django-q2 worker is running, as ``sync.health`` judges it.
-
-    The worker writes KeyValue ``worker-heartbeat`` every minute (schedule ``regos-worker-heartbeat``);
-    alive = written within ``sync.health.WORKER_ALIVE_WITHIN``. django-q2's own ``Stat`` cannot be
-    used: it lives in the Django cache, and the default LocMemCache is per process, so the web
-    process never sees the cluster's stats.
-    """
+    """Whether a django-q2 worker is running (``sync.health``'s heartbeat rule)."""
     from sync import health
 
-    check = getattr(health, "worker_alive", None)
-    if callable(check):
-        return bool(check())
-    from sync.inbox import kv_get, parse_stamp
-    from sync.schedule import HEARTBEAT_KEY
-
-    beat = parse_stamp(kv_get(HEARTBEAT_KEY) or "")
-    return beat is not None and timezone.now() - beat <= health.WORKER_ALIVE_WITHIN
+    return health.worker_alive()
 
 
 # --- Sync now ------------------------------------------------------------------------------------
@@ -207,19 +194,22 @@ def _duration(run: SyncRun) -> str:
     return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
 
-def _stamp(run: SyncRun) -> str:
+def _stamp(run: SyncRun, *, no_worker: bool = False) -> str:
     """Changes whenever the page would show something new (the polling script reloads on a change)."""
-    return f"{run.status}:{run.days_done}:{run.documents_seen}:{run.requests_made}"
+    return f"{run.status}:{run.days_done}:{run.documents_seen}:{run.requests_made}:{'nw' if no_worker else ''}"
 
 
 def _run_status(run: SyncRun) -> dict[str, object]:
+    no_worker = run_waiting_for_worker(run)
     return {
         "id": str(run.pk),
         "status": run.status,
         "status_label": run.status_label,
         "quarantined": run.quarantined,
         "active": run.is_active,
-        "stamp": _stamp(run),
+        "stamp": _stamp(run, no_worker=no_worker),
+        "no_worker": no_worker,
+        "cause": run.cause_label,
         "days_done": run.days_done,
         "days_total": run.days_total,
         "percent": _percent(run),
@@ -244,6 +234,7 @@ def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
     run = get_object_or_404(SyncRun.objects.select_related("triggered_by", "branch", "retry_of"), pk=run_id)
     incomplete = selectors.incomplete_days(date_from=run.date_from, date_to=run.date_to)
     retries = list(SyncRun.objects.filter(retry_of=run).order_by("-created_at")[:5])
+    no_worker = run_waiting_for_worker(run)
     return _page(
         request, "sync/run_detail.html", _("Sync run"),
         run=run,
@@ -253,7 +244,9 @@ def run_detail(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
         percent=_percent(run),
         duration=_duration(run),
         can_retry=request.user.has_perm(RUN_SYNC) and run.status in RETRYABLE,
-        worker_alive=worker_alive() if run.status == SyncRun.Status.QUEUED else True,
+        no_worker=no_worker,
+        stamp=_stamp(run, no_worker=no_worker),
+        error_text=mask_key(run.error),
         retries=retries,
         # A retried run offers no second Retry: the newest retry carries on (and is retried itself).
         retried_as=retries[0] if retries else None,

@@ -183,7 +183,7 @@ def test_an_accountant_sees_no_sync_now_button(db, request) -> None:
         date_to=today(),
         days_total=1,
         status="failed",
-        error="REGOS key rejected",
+        error="DocCheque/Get: REGOS refused the integration key (HTTP 401)",
         error_hint="Check REGOS_INTEGRATION_KEY.",
     )
     page = request.getfixturevalue("browser_page")  # after the data (see tests/fixtures/browser.py)
@@ -198,7 +198,56 @@ def test_an_accountant_sees_no_sync_now_button(db, request) -> None:
 
     run = SyncRun.objects.get()
     page.goto(f"/sync/runs/{run.pk}/")
-    assert page.get_by_text("REGOS key rejected").is_visible()
+    # One line in the reader's language; the technical text folded below it until opened.
+    expect(page.get_by_test_id("run-cause")).to_have_text(label("REGOS refused the integration key", "uz"))
+    assert not page.get_by_test_id("run-error").is_visible()
+    page.locator(".sync-error-details summary").click()
+    expect(page.get_by_test_id("run-error")).to_have_text("DocCheque/Get: REGOS refused the integration key (HTTP 401)")
     assert page.get_by_test_id("retry").count() == 0
     response = page.goto("/sync/now/")
     assert response is not None and response.status == 403
+
+
+def test_the_home_page_shows_the_status_and_a_dead_worker_is_reported_within_a_minute(
+    admin_user, monkeypatch, browser_page
+):
+    """Issue 18: the home page's Sync status box, then Sync now with no worker at all: the run page
+    (polling its status.json) says "No worker has picked this run up" once it waited over a minute.
+    Time is moved, not waited for: time-machine shifts the live server's clock by 61 s."""
+    import time_machine
+
+    from sync.inbox import kv_set, stamp
+    from sync.models import KeyValue
+    from sync.schedule import HEARTBEAT_KEY
+
+    page = browser_page
+    page.set_default_timeout(TIMEOUT_MS)
+    now = timezone.now()
+    day = now.astimezone(TASHKENT).date()
+    SyncRun.objects.create(trigger="schedule", status="succeeded", date_from=day - timedelta(days=3),
+                           date_to=day - timedelta(days=1), started_at=now - timedelta(hours=3, minutes=5),
+                           finished_at=now - timedelta(hours=3))
+    kv_set(HEARTBEAT_KEY, stamp(now - timedelta(seconds=20)))
+    login(page, "admin", "admin-pass-123")
+    status_box = page.get_by_test_id("regos-status")
+    expect(status_box).to_be_visible()
+    expect(page.get_by_test_id("worker-alive")).to_be_visible()
+    assert "3" in page.get_by_test_id("status-last-success").inner_text()  # "3 soat oldin" (3 hours ago)
+    screenshot(page, "home_status_worker_running")
+
+    # The worker is gone: no heartbeat, and nothing takes queued runs.
+    KeyValue.objects.filter(key=HEARTBEAT_KEY).delete()
+    monkeypatch.setattr(services, "sync_run_enqueue", lambda *, run: None)
+    with time_machine.travel(timezone.now(), tick=True) as clock:
+        page.goto("/")
+        expect(page.get_by_test_id("worker-dead")).to_be_visible()
+        screenshot(page, "home_status_worker_dead")
+        page.get_by_test_id("sync-now").click()
+        page.wait_for_url("**/sync/runs/*/")
+        expect(page.get_by_test_id("run-status")).to_have_text(label("queued", "uz"))
+        assert page.get_by_test_id("run-no-worker").count() == 0
+        clock.shift(timedelta(seconds=61))
+        warning = page.get_by_test_id("run-no-worker")
+        expect(warning).to_be_visible(timeout=TIMEOUT_MS)  # the page reloads itself on the new stamp
+        assert "systemctl start regos-admin-worker" in warning.inner_text()
+        screenshot(page, "sync_run_no_worker")

@@ -51,7 +51,11 @@ def branches(db, navoiy: Branch, gijduvon: Branch) -> tuple[Branch, Branch]:
     return navoiy, gijduvon
 
 
-def get_health(client: Client, when: datetime) -> tuple[int, dict]:
+def get_health(client: Client, when: datetime, *, beat: bool = True) -> tuple[int, dict]:
+    """/health/ at ``when``; ``beat``: a worker wrote its heartbeat 30 s before (a dead one is a 503)."""
+    if beat:
+        with time_machine.travel(when - timedelta(seconds=30), tick=False):
+            worker_heartbeat_execute()
     with time_machine.travel(when, tick=False):
         response = client.get("/health/")
     return response.status_code, json.loads(response.content)
@@ -61,9 +65,10 @@ def get_health(client: Client, when: datetime) -> tuple[int, dict]:
 
 
 def test_never_synced_is_503(db, client: Client) -> None:
-    status, body = get_health(client, NOW)
+    status, body = get_health(client, NOW, beat=False)
     assert status == 503
     assert body["status"] == "stale"
+    assert body["reasons"] == ["stale", "worker_dead"]
     assert body["last_success_at"] is None
     assert body["worker"] == {"alive": False, "last_heartbeat_at": None}
 
@@ -154,10 +159,11 @@ def test_health_is_get_only_and_needs_no_login(db, client: Client) -> None:
 def test_worker_is_alive_while_the_heartbeat_is_recent(db, client: Client) -> None:
     with time_machine.travel(NOW, tick=False):
         worker_heartbeat_execute()
-    _, body = get_health(client, NOW + timedelta(minutes=2))
+    _, body = get_health(client, NOW + timedelta(minutes=2), beat=False)
     assert body["worker"]["alive"] is True
     assert datetime.fromisoformat(body["worker"]["last_heartbeat_at"]) == NOW
-    _, body = get_health(client, NOW + timedelta(minutes=6))
+    _, body = get_health(client, NOW + timedelta(minutes=6), beat=False)
+    assert body["worker"]["alive"] is False
     assert body["worker"]["alive"] is False
 
 

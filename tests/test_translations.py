@@ -299,7 +299,7 @@ def failed_run(hint: str) -> SyncRun:
 
 def test_a_failed_runs_hint_is_stored_in_english_and_shown_in_russian(client, admin_user) -> None:  # noqa: ANN001
     with translation.override("ru"):  # whatever language the worker runs in, the msgid is stored
-        _error, hint = _error_texts(RegosAccessError("DocCheque/Get: access denied", code=1096))
+        _error, hint, _code = _error_texts(RegosAccessError("DocCheque/Get: access denied", code=1096))
     with translation.override(None):
         assert hint == str(RegosAccessError.hint)
     run = failed_run(hint)
@@ -316,7 +316,7 @@ def test_a_failed_runs_hint_is_stored_in_english_and_shown_in_russian(client, ad
     [(1, "Выполнен 1 повтор."), (3, "Выполнено 3 повтора."), (5, "Выполнено 5 повторов.")],
 )
 def test_a_rate_limit_hint_gets_the_russian_plural(client, admin_user, attempts: int, russian: str) -> None:  # noqa: ANN001
-    _error, hint = _error_texts(RegosRateLimitError("DocCheque/Get: 8213", attempts=attempts))
+    _error, hint, _code = _error_texts(RegosRateLimitError("DocCheque/Get: 8213", attempts=attempts))
     run = failed_run(hint)
     client.force_login(admin_user)
     text = page_text(client, f"/sync/runs/{run.pk}/", "ru")

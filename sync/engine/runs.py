@@ -28,6 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from payroll.dates import days, today
+from sync import causes
 from sync.models import SyncGate, SyncRun
 
 if TYPE_CHECKING:
@@ -38,6 +39,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TRIGGER_GATE = "sync-trigger"
+# The deployments the README describes: the systemd worker unit, `make serve`, or `make run` / `make worker`.
+WORKER_HINT = gettext_noop(
+    "Start the worker: systemctl start regos-admin-worker (systemd), or make serve; in development make run "
+    "or make worker. Then sync again."
+)
+# The hint runs stored before WORKER_HINT: still translated when such a run is shown.
+LEGACY_WORKER_HINT = gettext_noop("Check that the worker (manage.py qcluster) is running, then sync again.")
 GATE_HOLD = timedelta(seconds=30)  # a holder that died inside the gate is ignored after this
 GATE_WAIT_S = 20.0
 
@@ -159,14 +167,17 @@ def run_fail_if_stale(run: SyncRun) -> bool:
         host, pid = run.owner.split(" ")[:2]
         error = f"The process running it (pid {pid} on {host}) is gone: it was stopped or killed."
         hint = gettext_noop("Sync again; a killed regos_sync or worker leaves nothing half-written.")
+        code = causes.PROCESS_GONE
     elif run.status == SyncRun.Status.RUNNING:
         error = "The worker stopped: no heartbeat for more than REGOS_RUN_STALE_AFTER_S seconds."
-        hint = gettext_noop("Check that the worker (manage.py qcluster) is running, then sync again.")
+        code = causes.WORKER_STOPPED
+        hint = WORKER_HINT
     else:
         error = "The run was never started by a worker."
-        hint = gettext_noop("Check that the worker (manage.py qcluster) is running, then sync again.")
+        code = causes.NEVER_STARTED
+        hint = WORKER_HINT
     done = SyncRun.objects.filter(id=run.id, status=run.status, heartbeat_at=run.heartbeat_at, owner=run.owner).update(
-        status=SyncRun.Status.FAILED, finished_at=timezone.now(), error=error, error_hint=hint
+        status=SyncRun.Status.FAILED, finished_at=timezone.now(), error=error, error_hint=hint, error_code=code
     )
     if done:
         log.warning("sync run %s marked failed: %s", run.id, error)
