@@ -569,12 +569,32 @@ class ReconciliationRow(models.Model):
 
     @property
     def cause_lines(self) -> list[str]:
-        """The known causes in the current language (stored as msgids + numbers, see sync.engine.reconcile)."""
+        """The known causes (stored as codes + numbers by sync.engine.reconcile) in the current language."""
         lines = []
         for cause in self.causes if isinstance(self.causes, list) else []:
-            count = int(cause.get("count") or 0)
-            text = ngettext(cause["singular"], cause["plural"], count) if cause.get("plural") else _(cause["singular"])
-            lines.append(str(text) % {**cause, "count": count} if "%(" in str(text) else str(text))
+            code, n = cause.get("code"), int(cause.get("count") or 0)
+            if code == "not_synced":
+                lines.append(str(_("This day has not been synced yet.")))
+            elif code == "open_shifts":
+                lines.append(ngettext(
+                    "%(count)d shift of this register was still open when we read it.",
+                    "%(count)d shifts of this register were still open when we read them.", n,
+                ) % {"count": n})
+            elif code == "quarantined":
+                lines.append(ngettext(
+                    "%(count)d cheque of this day is quarantined (not in our figures).",
+                    "%(count)d cheques of this day are quarantined (not in our figures).", n,
+                ) % {"count": n})
+            elif code == "not_counted":
+                lines.append(ngettext(
+                    "%(count)d cheque with status %(status)s was not counted",
+                    "%(count)d cheques with status %(status)s were not counted", n,
+                ) % {"count": n, "status": cause.get("status", "")})
+            elif code == "no_rate":
+                lines.append(ngettext(
+                    "%(count)d document REGOS lists has no usable exchange rate.",
+                    "%(count)d documents REGOS lists have no usable exchange rate.", n,
+                ) % {"count": n})
         return lines
 
     @property

@@ -27,8 +27,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.utils.translation import gettext_noop
-
 from payroll.dates import day_start, range_bounds_unix
 from payroll.dates import days as days_between
 from payroll.selectors import facts_figures
@@ -191,10 +189,7 @@ class Reconciliation:
         for stock in sorted(set(ours) | set(fresh)):
             causes = []
             if unreadable.get(stock):
-                causes.append(_cause(
-                    gettext_noop("%(count)d document REGOS lists has no usable exchange rate."),
-                    gettext_noop("%(count)d documents REGOS lists have no usable exchange rate."), unreadable[stock],
-                ))
+                causes.append(_cause("no_rate", unreadable[stock]))
             self.results.append(Result(
                 "stock", stock, self.first, self.last, _side_of(ours.get(stock, []), wholesale=True),
                 _side_of(fresh.get(stock, []), wholesale=True), stock_id=stock, causes=causes,
@@ -206,41 +201,32 @@ class Reconciliation:
         return self.results
 
 
-def _cause(singular: str, plural: str = "", count: int = 0, **params: str) -> dict[str, Any]:
-    # Stored as the English msgids with their numbers, translated when shown (ReconciliationRow.cause_lines),
-    # so a run made by a worker in one language reads right in every other.
-    return {"singular": singular, "plural": plural, "count": count, **params}
+def _cause(code: str, count: int = 0, **params: str) -> dict[str, Any]:
+    # Stored as a code with its numbers and worded when shown (ReconciliationRow.cause_lines), so a run
+    # made by a worker in one language reads right in every other.
+    return {"code": code, "count": count, **params}
 
 
 def day_causes(*, register: int, day: date) -> list[dict[str, Any]]:
     """Known causes of a day's difference that our own data shows (never a verdict: just facts)."""
     causes: list[dict[str, Any]] = []
     if not HistoryDay.objects.filter(date=day, synced_at__isnull=False).exists():
-        causes.append(_cause(gettext_noop("This day has not been synced yet.")))
+        causes.append(_cause("not_synced"))
     end = day_start(day + timedelta(days=1))
     open_shifts = RegosCashSession.objects.filter(
         operating_cash_id=register, close_date__isnull=True, start_date__lt=end
     ).count()
     if open_shifts:
-        causes.append(_cause(
-            gettext_noop("%(count)d shift of this register was still open when we read it."),
-            gettext_noop("%(count)d shifts of this register were still open when we read them."), open_shifts,
-        ))
+        causes.append(_cause("open_shifts", open_shifts))
     quarantined = QuarantinedDocument.objects.filter(source_kind=SalesFact.Kind.CHEQUE, business_date=day).count()
     if quarantined:
-        causes.append(_cause(
-            gettext_noop("%(count)d cheque of this day is quarantined (not in our figures)."),
-            gettext_noop("%(count)d cheques of this day are quarantined (not in our figures)."), quarantined,
-        ))
+        causes.append(_cause("quarantined", quarantined))
     run = SyncRun.objects.filter(
         date_from__lte=day, date_to__gte=day, status__in=(SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL),
     ).order_by("-created_at").first()
     counts = run.not_counted if run is not None and isinstance(run.not_counted, dict) else {}
     for status, count in sorted(counts.items()):
-        causes.append(_cause(
-            gettext_noop("%(count)d cheque with status %(status)s was not counted"),
-            gettext_noop("%(count)d cheques with status %(status)s were not counted"), int(count), status=status,
-        ))
+        causes.append(_cause("not_counted", int(count), status=str(status)))
     return causes
 
 
