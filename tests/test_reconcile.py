@@ -278,3 +278,36 @@ def test_an_accountant_views_but_cannot_start(server, accountant_client, enqueue
         reverse("sync_panel:reconciliation"), {"date_from": "2026-10-01", "date_to": "2026-10-31"}
     )
     assert refused.status_code == 403 and enqueued == [] and ReconciliationRun.objects.count() == 1
+
+
+def test_known_causes_the_data_shows_are_named_on_the_day(server) -> None:  # type: ignore[no-untyped-def]
+    from django.utils import timezone, translation
+
+    from sync.models import QuarantinedDocument, RegosCashSession
+
+    SalesFact.objects.filter(regos_id="b2").delete()
+    # What our data could show about Oct 20: a shift of register 100 still open when read, a cheque
+    # REGOS sent in a shape we could not use, and cheques the last sync did not count by status.
+    RegosCashSession.objects.update_or_create(
+        session_uuid="s-b", defaults={"operating_cash_id": 100, "start_date": at(20, 8), "close_date": None}
+    )
+    QuarantinedDocument.objects.create(
+        source_kind=SalesFact.Kind.CHEQUE, regos_id="b9", method="DocCheque/Get", business_date=date(2026, 10, 20),
+        reason="amount: not a number", last_seen_at=timezone.now(),
+    )
+    SyncRun.objects.update(not_counted={"Canceled": 2})
+    run = reconcile()
+    day = run.rows.get(level="day")
+    with translation.override("en"):
+        assert day.cause_lines == [
+            "1 shift of this register was still open when we read it.",
+            "1 cheque of this day is quarantined (not in our figures).",
+            "2 cheques with status Canceled were not counted",
+        ]
+    with translation.override("ru"):
+        # Worded when shown: the same stored run reads in Russian (2 → the "few" plural form).
+        assert day.cause_lines[0] == "1 смена этой кассы была ещё открыта, когда мы её читали."
+        assert day.cause_lines[2] == "2 чека со статусом Canceled не учтены"
+    # The range row says nothing about causes; the difference is still shown, never hidden.
+    top = run.rows.get(level="range", regos_id=100, kind="register")
+    assert top.cause_lines == [] and not top.equal
