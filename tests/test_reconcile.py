@@ -311,3 +311,12 @@ def test_known_causes_the_data_shows_are_named_on_the_day(server) -> None:  # ty
     # The range row says nothing about causes; the difference is still shown, never hidden.
     top = run.rows.get(level="range", regos_id=100, kind="register")
     assert top.cause_lines == [] and not top.equal
+
+
+def test_a_refused_report_fails_the_run_visibly_and_keeps_the_key_secret(server, regos_key) -> None:  # type: ignore[no-untyped-def]
+    server.set_fault_plan("RetailReport/Payments#*:access")  # REGOS refuses the key on that method
+    run = reconcile()
+    assert run.status == ReconciliationRun.Status.FAILED and run.error
+    assert regos_key not in run.error
+    # Nothing half-compared is shown as reconciled: the range is still "not reconciled".
+    assert [p.kind for p in selectors.reconciliation_problems(first_day=FIRST, last_day=LAST)] == ["range"]
