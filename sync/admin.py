@@ -271,7 +271,7 @@ class SalesFactAdmin(ReadOnlyAdmin):
         "business_date", "occurred_at", "source_kind", "code", "regos_id", "stock_id", "seller_id",
         "cashier_id", "attached_user_id", "sale_type", "is_return", "amount_display", "currency", "status",
     ]
-    list_filter = ["source_kind", "sale_type", "is_return", "business_date", StockFilter]
+    list_filter = ["source_kind", "sale_type", "is_return", "business_date", StockFilter, "operating_cash_id"]
     search_fields = ["regos_id", "code"]
     date_hierarchy = "business_date"
     list_per_page = 100

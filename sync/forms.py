@@ -117,3 +117,22 @@ class SellerMapForm(forms.Form):
         empty_label=_("— not mapped —"),
         error_messages={"invalid_choice": _("No such employee: choose one from the list.")},
     )
+
+
+class ReconcileForm(forms.Form):
+    """A reconciliation range: one REGOS report window (≤ 1 month), defaulting to last month."""
+
+    date_from = IsoDateField(label=_("From"))
+    date_to = IsoDateField(label=_("To"))
+
+    def clean(self) -> dict[str, object]:
+        data = super().clean() or {}
+        first, last = data.get("date_from"), data.get("date_to")
+        if isinstance(first, date) and isinstance(last, date):
+            from sync.regos.client import month_windows
+
+            if last < first:
+                raise forms.ValidationError(_("The end date is before the start date."))
+            if len(month_windows(first, last)) != 1:
+                raise forms.ValidationError(_("REGOS reports at most one month at a time: choose a shorter range."))
+        return data

@@ -466,3 +466,152 @@ class RateLimitBucket(models.Model):
 
     def __str__(self) -> str:
         return f"bucket {self.key[:12]}…"
+
+
+class ReconciliationRun(models.Model):
+    """One comparison of our figures with REGOS's own reports for a range of ≤ 1 month
+    (``sync.reconcile``): who asked, when, how many REGOS requests it took, and its result rows.
+
+    Claimed queued → running by a conditional update, so a redelivered task does nothing twice."""
+
+    class Status(TextChoices):
+        QUEUED = "queued", _("queued")
+        RUNNING = "running", _("running")
+        SUCCEEDED = "succeeded", _("succeeded")
+        FAILED = "failed", _("failed")
+
+    ACTIVE = (Status.QUEUED, Status.RUNNING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    date_from = models.DateField(_("from"))
+    date_to = models.DateField(_("to"))
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("requested by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )
+    trigger = models.CharField(_("trigger"), max_length=10, choices=SyncRun.Trigger.choices,
+                               default=SyncRun.Trigger.USER)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    requests_made = models.PositiveIntegerField(_("requests"), default=0)
+    rate_limit_waits = models.PositiveIntegerField(_("rate-limit retries"), default=0)
+    registers_checked = models.PositiveIntegerField(_("registers checked"), default=0)
+    differences = models.PositiveIntegerField(_("differences"), default=0)
+    error = models.TextField(_("error"), blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("reconciliation run")
+        verbose_name_plural = _("reconciliation runs")
+        permissions = [("run_reconciliation", "Can start a reconciliation with REGOS")]
+
+    def __str__(self) -> str:
+        return f"{self.date_from}…{self.date_to} ({self.get_status_display()})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE
+
+
+class ReconciliationRow(models.Model):
+    """Our figures against REGOS's for one register (retail) or stock (wholesale) over the run's range
+    (``level`` range) or one day of it that bisection found different (``level`` day).
+
+    Natural key: run, kind, REGOS id, first and last day — a re-executed run upserts, never doubles."""
+
+    class Kind(TextChoices):
+        REGISTER = "register", _("register")
+        STOCK = "stock", _("stock (wholesale)")
+
+    class Level(TextChoices):
+        RANGE = "range", _("whole range")
+        DAY = "day", _("day")
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="rows")
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    level = models.CharField(_("level"), max_length=10, choices=Level.choices, default=Level.RANGE)
+    regos_id = models.BigIntegerField(_("REGOS id"))
+    stock_id = models.BigIntegerField(_("REGOS stock id"), null=True, blank=True)
+    branch = models.ForeignKey(
+        Branch, verbose_name=_("branch"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    date_from = models.DateField(_("from"))
+    date_to = models.DateField(_("to"))
+    our_count = models.IntegerField(_("our sales"), default=0)
+    regos_count = models.IntegerField(_("REGOS sales"), default=0)
+    our_return_count = models.IntegerField(_("our returns"), default=0)
+    regos_return_count = models.IntegerField(_("REGOS returns"), default=0)
+    our_amount = models.DecimalField(_("our sales, UZS"), **MONEY)
+    regos_amount = models.DecimalField(_("REGOS sales, UZS"), **MONEY)
+    our_return_amount = models.DecimalField(_("our returns, UZS"), **MONEY)
+    regos_return_amount = models.DecimalField(_("REGOS returns, UZS"), **MONEY)
+    # REGOS's sale/return amounts by payment type ({"Naqd": ["100.00", "0.00"]}), as reported.
+    payments = models.JSONField(_("REGOS by payment type"), default=dict, blank=True)
+    # Known causes the data shows (open shifts, quarantined documents, cheques not counted), as text.
+    causes = models.JSONField(_("known causes"), default=list, blank=True)
+
+    class Meta:
+        ordering = ["kind", "regos_id", "level", "date_from"]
+        verbose_name = _("reconciliation result")
+        verbose_name_plural = _("reconciliation results")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["run", "kind", "regos_id", "date_from", "date_to"], name="reconciliation_row_one"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.regos_id} {self.date_from}…{self.date_to}"
+
+    @property
+    def equal(self) -> bool:
+        return (
+            self.our_count == self.regos_count
+            and self.our_return_count == self.regos_return_count
+            and self.our_amount == self.regos_amount
+            and self.our_return_amount == self.regos_return_amount
+        )
+
+    @property
+    def cause_lines(self) -> list[str]:
+        """The known causes (stored as codes + numbers by sync.engine.reconcile) in the current language."""
+        lines = []
+        for cause in self.causes if isinstance(self.causes, list) else []:
+            code, n = cause.get("code"), int(cause.get("count") or 0)
+            if code == "not_synced":
+                lines.append(str(_("This day has not been synced yet.")))
+            elif code == "open_shifts":
+                lines.append(ngettext(
+                    "%(count)d shift of this register was still open when we read it.",
+                    "%(count)d shifts of this register were still open when we read them.", n,
+                ) % {"count": n})
+            elif code == "quarantined":
+                lines.append(ngettext(
+                    "%(count)d cheque of this day is quarantined (not in our figures).",
+                    "%(count)d cheques of this day are quarantined (not in our figures).", n,
+                ) % {"count": n})
+            elif code == "not_counted":
+                lines.append(ngettext(
+                    "%(count)d cheque with status %(status)s was not counted",
+                    "%(count)d cheques with status %(status)s were not counted", n,
+                ) % {"count": n, "status": cause.get("status", "")})
+            elif code == "no_rate":
+                lines.append(ngettext(
+                    "%(count)d document REGOS lists has no usable exchange rate.",
+                    "%(count)d documents REGOS lists have no usable exchange rate.", n,
+                ) % {"count": n})
+        return lines
+
+    @property
+    def count_difference(self) -> int:
+        """Ours − REGOS's, sales and returns together (positive: we count more)."""
+        return (self.our_count + self.our_return_count) - (self.regos_count + self.regos_return_count)
+
+    @property
+    def amount_difference(self) -> Decimal:
+        """Ours − REGOS's in net money (sales − returns)."""
+        return (self.our_amount - self.our_return_amount) - (self.regos_amount - self.regos_return_amount)

@@ -10,13 +10,23 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Count, Q, QuerySet
+from django.utils.translation import gettext as _
 
 from payroll.models import UNASSIGNED, Branch, DailySalesHistory, Employee
 from sync.engine.history import Mappings, attributed_user
 from sync.engine.mappings import fact_days_for_stock, fact_days_for_user, name_key
 from sync.engine.quarantine import incomplete_days
 from sync.engine.runs import run_is_stale
-from sync.models import HistoryDay, QuarantinedDocument, SalesFact, SellerMapping, StockMapping, SyncRun
+from sync.models import (
+    HistoryDay,
+    QuarantinedDocument,
+    ReconciliationRow,
+    ReconciliationRun,
+    SalesFact,
+    SellerMapping,
+    StockMapping,
+    SyncRun,
+)
 
 __all__ = [
     "MappingBacklog",
@@ -412,3 +422,60 @@ def facts_for_history_row(*, row: DailySalesHistory) -> list[SalesFact]:
         if DailySalesHistory.key_for(employee_id) == wanted_key:
             result.append(fact)
     return result
+
+
+# --------------------------------------------------------------------------- reconciliation
+
+
+@dataclass(frozen=True)
+class ReconciliationProblem:
+    """A register or stock that is not reconciled for a range, or differs from REGOS."""
+
+    kind: str  # "register" | "stock" | "range" (nothing reconciled yet)
+    regos_id: int | None
+    reason: str  # short, translated
+    run_id: str | None  # the run to link to (None: no run covers the range)
+
+
+def reconciliation_latest(*, first_day: date, last_day: date) -> ReconciliationRun | None:
+    """The newest finished run that covers first_day..last_day (its range contains the whole range)."""
+    return ReconciliationRun.objects.filter(
+        date_from__lte=first_day, date_to__gte=last_day, status=ReconciliationRun.Status.SUCCEEDED
+    ).order_by("-finished_at", "-created_at").first()
+
+
+def reconciliation_problems(*, first_day: date, last_day: date) -> list[ReconciliationProblem]:
+    """What stops first_day..last_day counting as reconciled with REGOS (for "close the month" readiness).
+
+    Empty when the newest succeeded reconciliation run covering the whole range found every register
+    (retail, ``RetailReport/Counts`` + ``/Payments``) and every stock (wholesale) equal. Otherwise one
+    problem per register/stock that differed — with a short reason naming the difference in count and
+    net amount (ours − REGOS's) and the days bisection pinned — or a single ``kind="range"`` problem
+    when no succeeded run covers the range (never reconciled, or only a failed/partial attempt).
+    ``run_id`` links to the run's page (``sync:reconciliation``).
+    """
+    run = reconciliation_latest(first_day=first_day, last_day=last_day)
+    if run is None:
+        return [ReconciliationProblem("range", None, str(_("Not reconciled with REGOS yet.")), None)]
+    rows = list(run.rows.all())
+    days: dict[tuple[str, int], list[str]] = {}
+    for row in rows:
+        if row.level == ReconciliationRow.Level.DAY and not row.equal:
+            days.setdefault((row.kind, row.regos_id), []).append(row.date_from.isoformat())
+    problems = []
+    for row in rows:
+        if row.level != ReconciliationRow.Level.RANGE or row.equal:
+            continue
+        reason = _("%(kind)s %(id)s differs from REGOS: count %(count)+d, amount %(amount)s") % {
+            "kind": row.get_kind_display(), "id": row.regos_id, "count": row.count_difference,
+            "amount": f"{row.amount_difference:+}",
+        }
+        pinned = days.get((row.kind, row.regos_id))
+        if pinned:
+            reason = f"{reason} ({', '.join(pinned)})"
+        problems.append(ReconciliationProblem(row.kind, row.regos_id, str(reason), str(run.id)))
+    return problems
+
+
+def reconciliation_runs_recent(*, limit: int = 20) -> QuerySet[ReconciliationRun]:
+    return ReconciliationRun.objects.order_by("-created_at")[:limit]

@@ -42,10 +42,20 @@ from sync.engine.discover import regos_discover as _regos_discover
 from sync.engine.mappings import mappings_set_many
 from sync.engine.mappings import seller_mapping_set as _seller_mapping_set
 from sync.engine.mappings import stock_mapping_set as _stock_mapping_set
+from sync.engine.reconcile import Reconciliation, stock_branches
 from sync.engine.runner import DayReport, RangeSync
 from sync.engine.runs import RunAbandoned, SyncBusyError, SyncRangeError
-from sync.models import HistoryDay, KeyValue, SalesFact, SellerMapping, StockMapping, SyncRun
-from sync.regos.client import RegosClient
+from sync.models import (
+    HistoryDay,
+    KeyValue,
+    ReconciliationRow,
+    ReconciliationRun,
+    SalesFact,
+    SellerMapping,
+    StockMapping,
+    SyncRun,
+)
+from sync.regos.client import RegosClient, month_windows
 from sync.regos.errors import RegosError, RegosRateLimitError
 
 if TYPE_CHECKING:
@@ -440,3 +450,93 @@ def regos_discover(*, client: RegosClient | None = None, create_missing: bool = 
     finally:
         if own_client:
             client.close()
+
+
+# --------------------------------------------------------------------------- reconciliation with REGOS
+
+
+class ReconciliationRangeError(ValueError):
+    """A reconciliation range REGOS's reports cannot answer in one query (reversed, or > 1 month)."""
+
+
+def reconciliation_request(
+    *, date_from: date, date_to: date, user: AbstractBaseUser | None = None,
+    trigger: str = SyncRun.Trigger.USER,
+) -> ReconciliationRun:
+    """A queued reconciliation of date_from..date_to; raises ReconciliationRangeError (nothing written)
+    unless the range is one REGOS report window (≤ 1 month, ``month_windows``)."""
+    if date_to < date_from:
+        raise ReconciliationRangeError(f"the range ends ({date_to}) before it starts ({date_from})")
+    if len(month_windows(date_from, date_to)) != 1:
+        raise ReconciliationRangeError(
+            f"{date_from}..{date_to} is longer than one month; REGOS reports at most one month per query"
+        )
+    return ReconciliationRun.objects.create(
+        date_from=date_from, date_to=date_to, trigger=trigger,
+        requested_by=user if user is not None and user.is_authenticated else None,
+    )
+
+
+def reconciliation_run_enqueue(*, run: ReconciliationRun) -> None:
+    """Hand the run to the django-q2 worker once the current transaction (if any) has committed."""
+
+    def push() -> None:
+        from django_q.tasks import async_task
+
+        task_id = async_task("sync.tasks.reconciliation_run_task", str(run.id), task_name=f"reconcile-{run.id}")
+        if task_id:
+            ReconciliationRun.objects.filter(id=run.id).update(task_id=str(task_id)[:64])
+            run.task_id = str(task_id)[:64]
+
+    transaction.on_commit(push)
+
+
+def reconciliation_run_execute(*, run_id: uuid.UUID | str, client: RegosClient | None = None) -> ReconciliationRun:
+    """Claim the queued run (a conditional update: a redelivered task finds it taken and does nothing),
+    compare, and upsert its result rows by their natural key. Requests go through the shared REGOS
+    rate limit (``RegosClient.from_settings``) and are counted on the run."""
+    from django.utils import timezone
+
+    claimed = ReconciliationRun.objects.filter(id=run_id, status=ReconciliationRun.Status.QUEUED).update(
+        status=ReconciliationRun.Status.RUNNING, started_at=timezone.now()
+    )
+    run = ReconciliationRun.objects.get(id=run_id)
+    if not claimed:
+        return run
+    own_client = client is None
+    client = client or RegosClient.from_settings()
+    before = (client.stats.requests_made, client.stats.rate_limit_waits)
+    engine = Reconciliation(client=client, first=run.date_from, last=run.date_to)
+    status, error = ReconciliationRun.Status.SUCCEEDED, ""
+    try:
+        results = engine.execute()
+    except Exception as exc:  # a failed run is recorded, never raised past the run row
+        log.warning("reconciliation %s failed", run.id, exc_info=True)
+        status, error = ReconciliationRun.Status.FAILED, _error_texts(exc)[0]
+        results = engine.results
+    finally:
+        if own_client:
+            client.close()
+    branches = stock_branches()
+    for result in results:
+        ReconciliationRow.objects.update_or_create(
+            run=run, kind=result.kind, regos_id=result.regos_id, date_from=result.first, date_to=result.last,
+            defaults={
+                "level": result.level, "stock_id": result.stock_id,
+                "branch_id": branches.get(result.stock_id) if result.stock_id is not None else None,
+                "our_count": result.ours.count, "regos_count": result.regos.count,
+                "our_return_count": result.ours.return_count, "regos_return_count": result.regos.return_count,
+                "our_amount": result.ours.amount, "regos_amount": result.regos.amount,
+                "our_return_amount": result.ours.return_amount, "regos_return_amount": result.regos.return_amount,
+                "payments": result.payments, "causes": result.causes,
+            },
+        )
+    ReconciliationRun.objects.filter(id=run.id).update(
+        status=status, error=error, finished_at=timezone.now(),
+        requests_made=client.stats.requests_made - before[0],
+        rate_limit_waits=client.stats.rate_limit_waits - before[1],
+        registers_checked=sum(1 for r in results if r.kind == "register" and r.level == "range"),
+        differences=sum(1 for r in results if r.level == "range" and not r.equal),
+    )
+    run.refresh_from_db()
+    return run

@@ -29,3 +29,11 @@ def sync_scheduled_task() -> str:
     if run.status in (SyncRun.Status.FAILED, SyncRun.Status.PARTIAL):
         raise SyncRunFailed(f"sync run {run.id} {run.status}: {run.error}")
     return f"run {run.id} {run.status}"
+
+
+def reconciliation_run_task(run_id: str) -> str:
+    """Execute a queued reconciliation (a redelivery finds it claimed and does nothing)."""
+    run = services.reconciliation_run_execute(run_id=run_id)
+    if run.status == run.Status.FAILED:
+        raise SyncRunFailed(f"reconciliation {run.id} failed: {run.error}")
+    return f"reconciliation {run.id} {run.status}: {run.differences} differences"

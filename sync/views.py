@@ -12,8 +12,9 @@ import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -33,9 +34,9 @@ from payroll.models import Branch, Employee
 from regos_admin.env import mask_key
 from sync import selectors, services
 from sync.engine.discover import employee_adopt_or_create
-from sync.forms import SellerMapForm, StockMapForm, SyncNowForm, max_days
+from sync.forms import ReconcileForm, SellerMapForm, StockMapForm, SyncNowForm, max_days
 from sync.health import run_waiting_for_worker
-from sync.models import SalesFact, SellerMapping, StockMapping, SyncRun
+from sync.models import ReconciliationRow, ReconciliationRun, SalesFact, SellerMapping, StockMapping, SyncRun
 
 log = logging.getLogger(__name__)
 
@@ -571,3 +572,74 @@ def seller_map(request: HttpRequest, regos_user_id: int) -> HttpResponse:
         text = _("“%(name)s” mapped to employee “%(employee)s”.") % {"name": name, "employee": employee}
     messages.success(request, f"{text} {_days_message(changed)}")
     return HttpResponseRedirect(back)
+
+
+# --- reconciliation with REGOS ---------------------------------------------------------------------
+
+RUN_RECONCILIATION = "sync.run_reconciliation"
+VIEW_RECONCILIATION = "sync.view_reconciliationrun"
+
+
+@require_http_methods(["GET", "POST"])
+def reconciliation(request: HttpRequest) -> HttpResponse:
+    """Recent reconciliation runs (accountants view); admins start one (queued like Sync now)."""
+    _require(request, VIEW_RECONCILIATION, RUN_RECONCILIATION, any_of=True)
+    can_run = request.user.has_perm(RUN_RECONCILIATION)
+    if request.method == "POST":
+        _require(request, RUN_RECONCILIATION)
+        form = ReconcileForm(request.POST)
+        if form.is_valid():
+            run = services.reconciliation_request(
+                date_from=form.cleaned_data["date_from"], date_to=form.cleaned_data["date_to"], user=request.user
+            )
+            services.reconciliation_run_enqueue(run=run)
+            messages.success(request, _("Reconciliation started."))
+            return redirect("sync_panel:reconciliation_run", run_id=run.pk)
+    else:
+        from payroll.dates import add_months, month_bounds, today
+
+        first, last = month_bounds(add_months(today(), -1))
+        form = ReconcileForm(initial={"date_from": first, "date_to": last})
+    return _page(
+        request, "sync/reconciliation.html", _("Reconciliation with REGOS"),
+        form=form if can_run else None, runs=list(selectors.reconciliation_runs_recent()),
+        worker_alive=worker_alive(),
+    )
+
+
+@dataclass(frozen=True)
+class ReconciliationLine:
+    row: ReconciliationRow
+    branch: str
+    facts_url: str  # our documents of this register/stock and range (the admin's facts list)
+
+
+def _facts_url(row: ReconciliationRow) -> str:
+    query = {
+        "business_date__gte": row.date_from.isoformat(),
+        "business_date__lt": (row.date_to + timedelta(days=1)).isoformat(),
+    }
+    if row.kind == ReconciliationRow.Kind.REGISTER:
+        query |= {"operating_cash_id": str(row.regos_id), "source_kind__exact": SalesFact.Kind.CHEQUE}
+    else:
+        query |= {"stock": str(row.regos_id), "sale_type__exact": SalesFact.SaleType.WHOLESALE}
+    return f"{reverse('admin:sync_salesfact_changelist')}?{urlencode(query)}"
+
+
+@require_GET
+def reconciliation_run(request: HttpRequest, run_id: uuid.UUID) -> HttpResponse:
+    """One run: per branch and register (then stock) ✔ or ✘ with the difference, and the days bisection
+    pinned, each linked to our documents of that register and day."""
+    _require(request, VIEW_RECONCILIATION, RUN_RECONCILIATION, any_of=True)
+    run = get_object_or_404(ReconciliationRun, pk=run_id)
+    branches = dict(Branch.objects.values_list("id", "name"))
+    lines = [
+        ReconciliationLine(row, branches.get(row.branch_id, "") if row.branch_id else "", _facts_url(row))
+        for row in run.rows.all()
+    ]
+    lines.sort(key=lambda line: (line.row.kind != "register", line.branch == "", line.branch,
+                                 line.row.regos_id, line.row.level != "range", line.row.date_from))
+    return _page(
+        request, "sync/reconciliation_run.html", _("Reconciliation with REGOS"),
+        run=run, lines=lines, worker_alive=worker_alive(),
+    )

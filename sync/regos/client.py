@@ -81,6 +81,8 @@ from sync.regos.models import (
     ErrorResult,
     EventPage,
     OperatingCash,
+    RetailReportCount,
+    RetailReportPayment,
     Stock,
     UnixTime,
     User,
@@ -1222,6 +1224,29 @@ class RegosClient:
         if ids is None:
             return self._get_all("OperatingCash/Get", OperatingCash)
         return self._get_by_ids("OperatingCash/Get", "ids", ids, OperatingCash)
+
+    def retail_report_counts(self, *, start: int, end: int,
+                             operating_cash_ids: Sequence[int]) -> RetailReportCount:
+        """REGOS's own sale/return cheque counts of the registers in unix seconds [start, end] (≤ 1 month).
+
+        REGOS answers one summed row for all the registers asked (none: nothing sold, zero counts)."""
+        rows = self._retail_report("RetailReport/Counts", RetailReportCount, start, end, operating_cash_ids)
+        return RetailReportCount(
+            sale_count=sum(row.sale_count for row in rows), return_count=sum(row.return_count for row in rows)
+        )
+
+    def retail_report_payments(self, *, start: int, end: int,
+                               operating_cash_ids: Sequence[int]) -> list[RetailReportPayment]:
+        """REGOS's own sale/return amounts by payment type, like ``retail_report_counts``."""
+        return self._retail_report("RetailReport/Payments", RetailReportPayment, start, end, operating_cash_ids)
+
+    def _retail_report[M: BaseModel](self, method: str, model: type[M], start: int, end: int,
+                                     operating_cash_ids: Sequence[int]) -> list[M]:
+        if end < start:
+            raise ValueError(f"{method}: end {end} is before start {start}")
+        payload = {"start_date": start, "end_date": end, "operating_cash_ids": list(operating_cash_ids)}
+        envelope = self.call(method, payload, expect=list)
+        return parse_entities(model, envelope["result"], method=method)
 
     def get_stocks(self) -> list[Stock]:
         return self._get_all("Stock/Get", Stock)

@@ -422,3 +422,23 @@ class Envelope[T](RegosModel):
     result: T
     next_offset: int | None = None
     total: int | None = None
+
+
+class RetailReportCount(RegosModel):
+    """``schemas/api/docs/retail_report.py`` ``RetailReportCount`` (``RetailReport/Counts``): REGOS's own
+    count of sale and return cheques of the registers and period asked (reconciliation)."""
+
+    sale_count: Annotated[int, _none_as(0)] = 0
+    return_count: Annotated[int, _none_as(0)] = 0
+    debt_amount: Decimal | None = None
+    debt_paid_amount: Decimal | None = None
+    gross_profit: Decimal | None = None
+
+
+class RetailReportPayment(RegosModel):
+    """``schemas/api/docs/retail_report.py`` ``RetailReportPayment`` (``RetailReport/Payments``): sale
+    and return amounts of one payment type; null amounts are 0 (a type with no returns)."""
+
+    payment_type_name: Text = ""
+    sale_amount: Annotated[Money, _none_as(Decimal(0))] = Decimal(0)
+    return_amount: Annotated[Money, _none_as(Decimal(0))] = Decimal(0)

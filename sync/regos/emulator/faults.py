@@ -43,7 +43,14 @@ Kinds:
 ``amount-missing``         the first document has no ``amount`` key
 ``amount-letters[=N]``     the N-th document's (default 1st) ``amount`` is a string of letters ("abc")
 ``date-garbage[=N]``       the N-th document's (default 1st) ``date`` is not a time ("not a time")
+``report-drop[=N]``        ``RetailReport/*`` leave out the N-th (default 1st) closed cheque of its
+                           Tashkent calendar month, in every range that holds it (REGOS under-reports)
+``report-add[=N]``         ``RetailReport/*`` count that cheque twice (REGOS over-reports)
 =========================  ==========================================================================
+
+The report faults change what ``RetailReport/Counts`` and ``/Payments`` compute (other methods ignore
+them), and pick the cheque by month, not by request, so every sub-range a reconciliation asks
+agrees with the others — give them to every report request, e.g. ``*:report-drop``.
 
 ``httpNNN``, ``html200``, ``reset``, ``8213``, ``access`` and ``error`` replace the request: it is not
 executed and consumes no rate-limit token. ``slow`` delays it. The others alter the real answer of an
@@ -62,6 +69,7 @@ from sync.regos.emulator.protocol import canonical_method
 PRE = "pre"  # answer instead of executing
 DELAY = "delay"  # sleep, then execute normally
 POST = "post"  # execute, then alter/break the answer
+REPORT = "report"  # execute a RetailReport method with a disagreeing cheque set
 
 _NO_ARG = {
     "http429": PRE,
@@ -78,7 +86,8 @@ _NO_ARG = {
     "amount-missing": POST,
 }
 _WITH_ARG = {"http429-retry-after": PRE, "slow": DELAY, "error": PRE}
-_OPTIONAL_ARG = {"shrink-total": POST, "amount-letters": POST, "date-garbage": POST}
+_OPTIONAL_ARG = {"shrink-total": POST, "amount-letters": POST, "date-garbage": POST,
+                 "report-drop": REPORT, "report-add": REPORT}
 _HTTP_RE = re.compile(r"http([45]\d\d)")
 
 

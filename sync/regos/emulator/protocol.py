@@ -84,6 +84,8 @@ METHODS: tuple[str, ...] = (
     "WholeSaleOperation/Get",
     "WholeSaleReturnOperation/Get",
     "Event/Get",
+    "RetailReport/Counts",
+    "RetailReport/Payments",
     "batch",
 )
 _METHODS_BY_LOWER = {m.lower(): m for m in METHODS}

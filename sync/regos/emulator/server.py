@@ -81,7 +81,7 @@ import traceback
 import urllib.error
 import urllib.request
 import uuid as uuid_module
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -91,10 +91,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
 
+from payroll.dates import business_date_of_unix, month_bounds, range_bounds_unix
 from sync.regos.emulator.dataset import (
     CASH,
     CHEQUE,
     ITEMS,
+    NO_FILTER,
     SESSION,
     STOCK,
     USER,
@@ -104,7 +106,7 @@ from sync.regos.emulator.dataset import (
     EventCursorError,
     Filter,
 )
-from sync.regos.emulator.faults import DELAY, POST, PRE, Fault, FaultPlan
+from sync.regos.emulator.faults import DELAY, POST, PRE, REPORT, Fault, FaultPlan
 from sync.regos.emulator.protocol import (
     ERR_ACCESS,
     ERR_RATE_LIMIT,
@@ -269,6 +271,16 @@ def split_amount(seed: str, amount: Decimal, *, wholesale: bool = False) -> list
     return lines
 
 
+def payment_parts(uuid: str, amount: Decimal) -> list[tuple[Decimal, dict[str, Any]]]:
+    """How a cheque was paid: all cash, or (for ~30% of cheques of ≥ 20 000) 40% cash + 60% card —
+    deterministic per cheque, so ``ChequePaymentOperation/Get`` and ``RetailReport/Payments`` agree."""
+    cash = {"id": 1, "name": "Naqd", "is_cash": True}
+    if random.Random(f"pay:{uuid}").random() < 0.3 and amount >= 20000:
+        card = (amount * Decimal("0.6")).quantize(Decimal(1))
+        return [(amount - card, cash), (card, {"id": 2, "name": "Uzcard", "is_cash": False})]
+    return [(amount, cash)]
+
+
 def _item(seed: str, order: int) -> dict[str, Any]:
     item_id, name, dept_id, dept_name = ITEMS[random.Random(f"{seed}:{order}").randrange(len(ITEMS))]
     return {"id": item_id, "code": item_id, "name": name, "fullname": name,
@@ -323,7 +335,11 @@ class FakeRegosServer:
             "WholeSaleOperation/Get": lambda p: self._wholesale_lines(WHOLESALE, p),
             "WholeSaleReturnOperation/Get": lambda p: self._wholesale_lines(WHOLESALE_RETURN, p),
             "Event/Get": self._events,
+            "RetailReport/Counts": self._report_counts,
+            "RetailReport/Payments": self._report_payments,
         }
+        # The report fault of the request being served (``report-drop``/``report-add``), per thread.
+        self._report_fault = threading.local()
 
     # ---- lifecycle ----
     def start(self) -> str:
@@ -438,6 +454,7 @@ class FakeRegosServer:
             return self._pre_fault(fault)
         if fault is not None and fault.stage == DELAY:
             self._sleep(float(fault.value or 0))
+        self._report_fault.value = fault if fault is not None and fault.stage == REPORT else None
         reply = self._execute(verb, key, method, name, body)
         if fault is not None and fault.stage == POST:
             reply = self._post_fault(fault, reply, batch=method == "batch", body=body)
@@ -596,22 +613,75 @@ class FakeRegosServer:
         uuid, facts = self._cheque_target(p)
         if facts is None:
             return self._plain([])
-        amount = facts[0]
-        split = random.Random(f"pay:{uuid}").random() < 0.3 and amount >= 20000
-        parts = [(amount, True)]
-        if split:
-            card = (amount * Decimal("0.6")).quantize(Decimal(1))
-            parts = [(amount - card, True), (card, False)]
         rows = []
-        for order, (value, cash) in enumerate(parts, start=1):
+        for order, (value, payment_type) in enumerate(payment_parts(uuid, facts[0]), start=1):
             rows.append({
                 "uuid": _line_uuid(uuid, order, "pay"), "has_storno": False, "storno_uuid": None,
-                "document": uuid, "order": order,
-                "payment_type": {"id": 1, "name": "Naqd", "is_cash": True} if cash
-                else {"id": 2, "name": "Uzcard", "is_cash": False},
+                "document": uuid, "order": order, "payment_type": payment_type,
                 "value": value, "has_change": False, "change_uuid": None,
             })
         return self._plain(rows)
+
+    # ---- RetailReport: REGOS's own figures, computed from the dataset (never from our sync code) ----
+    def _report_cheques(self, p: dict[str, Any]) -> list[dict[str, Any]]:
+        """The closed cheques of the period and registers asked, as the report counts them (with the
+        request's report fault applied: one cheque left out or counted twice)."""
+        start, end = _period(p, month_limit=True)
+        if start is None or end is None:
+            raise _invalid("start_date and end_date are required")
+        cashes = _opt_ints(p, "operating_cash_ids") or None
+        fault: Fault | None = getattr(self._report_fault, "value", None)
+        picked: set[str] = set()
+        if fault is not None:
+            months = {business_date_of_unix(start).replace(day=1), business_date_of_unix(end).replace(day=1)}
+            picked = {uuid for month in months if (uuid := self._nth_closed(month, int(fault.value or 1)))}
+        found: list[dict[str, Any]] = []
+        register: dict[str, int | None] = {}
+        for doc in self._closed_cheques(start, end):
+            session = doc["session"]
+            if session not in register:
+                hit = self.dataset.locate(SESSION, session)
+                register[session] = None if hit is None else hit[0].doc(hit[1])["operating_cash_id"]
+            if cashes is not None and register[session] not in cashes:
+                continue
+            times = 1
+            if doc["uuid"] in picked and fault is not None:
+                times = 0 if fault.kind == "report-drop" else 2
+            found.extend([doc] * times)
+        return found
+
+    def _closed_cheques(self, start: int, end: int) -> Iterator[dict[str, Any]]:
+        for block in self.dataset.blocks(CHEQUE, start, end):
+            for pos in block.select(NO_FILTER, start, end):
+                doc = block.doc(pos)
+                if doc["status"] == "Closed":
+                    yield doc
+
+    def _nth_closed(self, month: date, number: int) -> str | None:
+        first, last = month_bounds(month)
+        for index, doc in enumerate(self._closed_cheques(*range_bounds_unix(first, last)), start=1):
+            if index == number:
+                return str(doc["uuid"])
+        return None
+
+    def _report_counts(self, p: dict[str, Any]) -> str:
+        cheques = self._report_cheques(p)
+        returns = sum(1 for doc in cheques if doc["is_return"])
+        return self._plain([{
+            "sale_count": len(cheques) - returns, "return_count": returns,
+            "debt_amount": Decimal(0), "debt_paid_amount": Decimal(0), "gross_profit": None,
+        }])
+
+    def _report_payments(self, p: dict[str, Any]) -> str:
+        by_type: dict[str, list[Decimal]] = {}
+        for doc in self._report_cheques(p):
+            for value, payment_type in payment_parts(doc["uuid"], doc["amount"]):
+                sums = by_type.setdefault(payment_type["name"], [Decimal(0), Decimal(0)])
+                sums[1 if doc["is_return"] else 0] += value
+        return self._plain([
+            {"payment_type_name": name, "sale_amount": sale, "return_amount": ret}
+            for name, (sale, ret) in sorted(by_type.items())
+        ])
 
     def _wholesale_lines(self, kind: str, p: dict[str, Any]) -> str:
         ids = p.get("document_ids")
