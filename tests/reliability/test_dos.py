@@ -114,6 +114,46 @@ def test_admin_lookups_no_filter_offers_never_reach_the_database(admin_client, a
                f"200; statuses {dict(sorted(statuses.items()))}")
 
 
+# Django's and django-q2's own admins, hand-listed from their list_filter (django/contrib/auth/admin.py,
+# django_q/admin.py): the same rule applies to them.
+THIRD_PARTY_REFUSED = [
+    ("auth.user", "password__startswith", "pbkdf2_sha256$"),  # would reveal hashes a prefix at a time
+    ("auth.user", "username__regex", CATASTROPHIC),
+    ("auth.user", "last_login__year", "99999"),
+    ("auth.group", "name__regex", "(("),
+    ("django_q.success", "func__regex", CATASTROPHIC),
+    ("django_q.failure", "result__contains", "{"),
+    ("django_q.schedule", "next_run__year", "99999"),
+    ("django_q.ormq", "payload__regex", CATASTROPHIC),
+]
+THIRD_PARTY_OFFERED = [
+    ("auth.user", "is_staff__exact", "1"),
+    ("auth.user", "groups__id__exact", "1"),
+    ("django_q.success", "group", "regos-dirty-resync"),  # AllValuesFieldListFilter: no __exact
+    ("django_q.schedule", "schedule_type__exact", "C"),
+]
+
+
+@pytest.mark.django_db
+def test_django_and_django_q2_admins_refuse_lookups_no_filter_offers(admin_client, record: Record) -> None:
+    record("Denial of service", "the same hostile lookups on Django's User/Group and django-q2's admins "
+           f"({len(THIRD_PARTY_REFUSED)}, incl. `password__startswith`)",
+           "400 before any query carries the lookup; their offered filters answer 200")
+    for label, name, value in THIRD_PARTY_REFUSED:
+        with CaptureQueriesContext(connection) as queries:
+            response = admin_client.get(changelist(label), {name: value}, HTTP_ACCEPT_LANGUAGE="en")
+        assert response.status_code == 400, (label, name, value, response.status_code)
+        assert f"Filtering by “{name}” is not offered on this page" in response.content.decode()
+        assert not [q for q in queries.captured_queries if value in q["sql"]], (label, name)
+        assert not [q for q in queries.captured_queries if name.split("__")[0] in q["sql"] and "REGEXP" in
+                    q["sql"].upper()], (label, name)
+    for label, name, value in THIRD_PARTY_OFFERED:
+        response = admin_client.get(changelist(label), {name: value})
+        assert response.status_code == 200, (label, name, value, response.status_code)
+    record.saw(f"{len(THIRD_PARTY_REFUSED)} lookups on auth/django-q2 changelists → 400, no query carried "
+               f"them; {len(THIRD_PARTY_OFFERED)} offered filters → 200")
+
+
 @pytest.mark.django_db
 def test_a_request_over_the_database_time_limit_is_stopped(admin_client, settings, record: Record) -> None:
     record("Denial of service", "a changelist search over 3,000 rows with the per-request database limit "
