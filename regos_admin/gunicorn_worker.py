@@ -8,9 +8,11 @@ otherwise alive. 16 such clients took every thread of ``make serve`` (2 workers 
 ``/health/`` timed out.
 
 ``ReadDeadlineWorker`` gives each request ``GUNICORN_READ_TIMEOUT`` seconds (default 10) from the
-moment the connection is accepted (or readable again after keep-alive) until its headers are parsed, and the same again for each read
-of the body the application makes; a watchdog thread shuts the socket of a request over its deadline,
-which wakes the blocked read (the client sees the connection closed, the thread is free again). The
+moment its connection is accepted (or readable again after keep-alive) until its headers are parsed,
+and the same again for each read of the body the application makes. A watchdog thread shuts the
+socket of a request over its deadline, which wakes the blocked read (the client sees the connection
+closed, the thread is free again); connections queued behind slow ones expire while they wait, so a
+request is read, or its connection closed, within the deadline whatever is ahead of it. The
 application's own work is not cut off here: the database time limit (``regos_admin.request_limits``)
 bounds it, and REGOS calls run in the django-q2 worker. Measured figures: README, "Production".
 """
