@@ -4,6 +4,7 @@ floods that multiply re-syncs, and a login throttle raced by parallel attempts. 
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
@@ -331,3 +332,97 @@ def test_the_lock_lasts_fifteen_minutes_from_the_last_failure(accountant, record
     assert attempt(24.9, PASSWORD) == 429
     assert attempt(25.1, PASSWORD) == 302
     record.saw("4 failures at 0 min, 1 at 10 min → right password refused at 16 and 24.9 min, accepted at 25.1")
+
+
+# --- slow clients against a real gunicorn ----------------------------------------------------------
+
+
+class Drippers:
+    """Connections that send a request line, then one header line every ``every`` seconds, never ending.
+
+    Bounded: each sends at most ``max_lines`` lines. ``lines_sent`` and ``closed`` are read by the test."""
+
+    def __init__(self, port: int, count: int, every: float, max_lines: int = 120) -> None:
+        self.port, self.every, self.max_lines = port, every, max_lines
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.lines_sent = [0] * count
+        self.closed = 0
+        self.threads = [threading.Thread(target=self._drip, args=(i,), daemon=True) for i in range(count)]
+
+    def __enter__(self) -> Drippers:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+    def _drip(self, i: int) -> None:
+        import select
+        import socket
+
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
+            try:
+                sock.sendall(b"GET /health/ HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                self.lines_sent[i] = 1
+                while self.lines_sent[i] < self.max_lines and not self.stop.is_set():
+                    # The pause between two lines doubles as the watch for the server closing the socket.
+                    readable, _, _ = select.select([sock], [], [], self.every)
+                    if readable and not sock.recv(1024):
+                        raise ConnectionResetError("closed by the server")
+                    sock.sendall(f"X-Drip-{self.lines_sent[i]}: {i}\r\n".encode())
+                    self.lines_sent[i] += 1
+            except OSError:
+                with self.lock:
+                    self.closed += 1
+
+    def wait_closed(self, count: int, timeout: float) -> int:
+        deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+        while self.closed < count and datetime.now(UTC) < deadline:
+            self.stop.wait(0.05)
+        return self.closed
+
+
+@pytest.mark.slow
+def test_slow_clients_do_not_take_every_thread_of_gunicorn(tmp_path, record: Record) -> None:
+    record("Denial of service", "8 connections dripping one header line a second at gunicorn (deploy/"
+           "gunicorn.conf.py, 1 worker × 2 threads, GUNICORN_READ_TIMEOUT=2), no proxy in front",
+           "/health/ answers during the drip; the server closes the dripping connections")
+    import subprocess
+
+    import requests
+
+    from tests.fixtures.processes import start_group, stop_group
+    from tests.test_production import ROOT, production_env, wait_for_gunicorn
+
+    env = production_env(tmp_path, GUNICORN_READ_TIMEOUT="2")  # its own SQLite file, whatever the test DB
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=300)
+    log = tmp_path / "gunicorn.log"
+    with log.open("w") as out:
+        proc = start_group([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
+                            "regos_admin.wsgi:application"], cwd=ROOT, env=env, log=out)
+    try:
+        base = wait_for_gunicorn(proc, log)
+        port = int(base.rsplit(":", 1)[1])
+        with Drippers(port, count=8, every=1.0) as drippers:
+            # Ready when every dripper has sent a header line after its request line: by then both
+            # threads hold a dripper and the other six wait in the queue (4 × the threads).
+            deadline = datetime.now(UTC) + timedelta(seconds=60)
+            while min(drippers.lines_sent) < 2 and datetime.now(UTC) < deadline:
+                drippers.stop.wait(0.05)
+            assert min(drippers.lines_sent) >= 2, drippers.lines_sent
+            health = requests.get(f"{base}/health/", timeout=60)  # without the read deadline: never
+            still_dripping = sum(1 for n in drippers.lines_sent if n < drippers.max_lines)
+            closed = drippers.wait_closed(8, timeout=60)
+    finally:
+        stop_group(proc)
+    assert health.status_code in (200, 503) and health.json()["status"] in ("ok", "stale")
+    assert still_dripping == 8  # the drip went on during the probe: it was not waited out
+    assert closed == 8, closed  # every dripper's connection was closed by the server
+    text = log.read_text()
+    assert text.count("request not read within 2.0s") >= 8, text[-2000:]
+    record.saw(f"/health/ answered {health.status_code} during the drip; {closed} of 8 dripping connections "
+               "closed by the server (“request not read within 2.0s”)")
