@@ -165,7 +165,7 @@ def test_the_integration_key_never_appears_anywhere(
 
     captured.append(regos_refresh())  # ...which runs it: REGOS refuses the wrong key
     refreshed = browser.get("/sync/mappings/")
-    assert "Could not refresh from REGOS" in refreshed.content.decode()
+    assert 'data-testid="refresh-state" data-status="failed"' in refreshed.content.decode()
     captured.append(refreshed.content.decode())
     for key in (WRONG_KEY, "someone0elses0key0000000000000001"):
         hook = browser.post("/regos/webhook/", content_type="application/json", data={
