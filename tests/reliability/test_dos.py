@@ -129,7 +129,7 @@ THIRD_PARTY_REFUSED = [
 ]
 THIRD_PARTY_OFFERED = [
     ("auth.user", "is_staff__exact", "1"),
-    ("auth.user", "groups__id__exact", "1"),
+    ("auth.user", "groups__id__exact", "<a group's id>"),  # an integer on SQLite, an ObjectId on MongoDB
     ("django_q.success", "group", "regos-dirty-resync"),  # AllValuesFieldListFilter: no __exact
     ("django_q.schedule", "schedule_type__exact", "C"),
 ]
@@ -145,10 +145,13 @@ def test_django_and_django_q2_admins_refuse_lookups_no_filter_offers(admin_clien
             response = admin_client.get(changelist(label), {name: value}, HTTP_ACCEPT_LANGUAGE="en")
         assert response.status_code == 400, (label, name, value, response.status_code)
         assert f"Filtering by “{name}” is not offered on this page" in response.content.decode()
-        assert not [q for q in queries.captured_queries if value in q["sql"]], (label, name)
-        assert not [q for q in queries.captured_queries if name.split("__")[0] in q["sql"] and "REGEXP" in
-                    q["sql"].upper()], (label, name)
+        assert not [q for q in queries.captured_queries if value in q["sql"] and len(value) > 2], (label, name)
+        assert not [q for q in queries.captured_queries if "REGEX" in q["sql"].upper()], (label, name)
+    from django.contrib.auth.models import Group
+
+    group_id = str(Group.objects.get_or_create(name="Test group")[0].pk)
     for label, name, value in THIRD_PARTY_OFFERED:
+        value = group_id if value == "<a group's id>" else value
         response = admin_client.get(changelist(label), {name: value})
         assert response.status_code == 200, (label, name, value, response.status_code)
     record.saw(f"{len(THIRD_PARTY_REFUSED)} lookups on auth/django-q2 changelists → 400, no query carried "
@@ -164,9 +167,11 @@ def test_a_request_over_the_database_time_limit_is_stopped(admin_client, setting
     from tests.fixtures.database import using_mongodb
 
     # SQLite: the progress handler aborts the statement (3,000 rows: well over its 10,000 VM steps);
-    # MongoDB: the server stops the aggregate with ExecutionTimeout (maxTimeMS = the 1 ms left; 300
-    # documents keep the in-memory test server's insert short). Either way the database stopped the work.
-    _facts(300 if using_mongodb() else 3000)
+    # MongoDB: the server stops the read with ExecutionTimeout (maxTimeMS = the 1 ms left), whatever the
+    # collection's size — 20 documents, as inserting thousands into the in-memory, pure-Python test
+    # server can outlast the driver's 20 s socket timeout on a loaded machine. Either way the database
+    # itself stopped the work (checked below from the log line naming the error).
+    _facts(20 if using_mongodb() else 3000)
     settings.REQUEST_DB_TIMEOUT_S = 1e-6
     stopped = admin_client.get(changelist("sync.salesfact"), {"q": "no-such-code"}, HTTP_ACCEPT_LANGUAGE="en")
     assert stopped.status_code == 503, stopped.status_code
