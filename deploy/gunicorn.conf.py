@@ -6,6 +6,9 @@ Read from the environment so the systemd unit, ``make serve`` and a shell all co
   terminates TLS; ``HOST=0.0.0.0`` to serve the shop's LAN directly);
 * ``WEB_CONCURRENCY`` — worker processes (default 2; roughly 2 × cores for a busy panel);
 * ``GUNICORN_THREADS`` — threads per worker (default 4: report exports wait on the database);
+* ``GUNICORN_READ_TIMEOUT`` — seconds a client has to send a request's line and headers, and again for
+  each read of its body (default 10): ``regos_admin.gunicorn_worker.ReadDeadlineWorker`` closes slower
+  connections, so slow clients cannot hold every thread (no proxy in front on a LAN);
 * ``GUNICORN_TIMEOUT`` — seconds before a stuck request's worker is restarted (default 60; a sync
   never runs in a web request — it is a django-q2 task).
 
@@ -20,7 +23,7 @@ from gunicorn.http import wsgi as _wsgi
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
-worker_class = "gthread"
+worker_class = "regos_admin.gunicorn_worker.ReadDeadlineWorker"  # gthread + read deadline
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 30
 keepalive = 5

@@ -100,6 +100,25 @@ class FilterLookupsOnly:
         return None
 
 
+def filter_lookups_everywhere(site: admin.AdminSite) -> list[str]:
+    """Apply ``FilterLookupsOnly`` to every admin registered on ``site`` that lacks it.
+
+    Our own admins inherit the mixin; Django's (User, Group) and django-q2's (tasks, schedules, queue)
+    are re-registered here with it mixed in, so one rule covers every changelist. Returns the
+    re-registered models' labels.
+    """
+    wrapped = []
+    for model, model_admin in list(site._registry.items()):
+        if isinstance(model_admin, FilterLookupsOnly):
+            continue
+        base = type(model_admin)
+        guarded = type(base.__name__, (FilterLookupsOnly, base), {"__module__": base.__module__})
+        site.unregister(model)
+        site.register(model, guarded)
+        wrapped.append(model._meta.label_lower)
+    return wrapped
+
+
 def _year_in_range(values: list[str]) -> bool:
     try:
         year = int(values[-1])

@@ -7,9 +7,14 @@ Web requests only: ``RequestTimeLimitMiddleware`` sets a deadline for the reques
   scan over many rows stops within moments of the deadline. It cannot interrupt one call of a Python
   SQL function on one row (e.g. ``REGEXP``), which is why the admin refuses such lookups outright
   (``regos_admin.admin_lookups``);
-- on MongoDB there is no such bound yet (``pymongo.timeout()`` around the request broke the test
-  server's connections and was not measured further): the admin's refusal of unoffered lookups is what
-  protects it.
+- on MongoDB every ``aggregate`` (django-mongodb-backend reads with aggregate only) carries
+  ``maxTimeMS`` = the time left to the deadline (at least 1 ms), so the *server* stops a long read with
+  ``ExecutionTimeout`` (code 50) and frees its resources; the connection stays usable. Writes
+  (``update_many``/``delete_many``/``insert_many``) carry no limit: pymongo offers none for them, and the
+  web requests write a few rows at a time. (``pymongo.timeout()`` around the whole request was tried
+  first and left aside: it also bounds server selection and connection checkout, so a request that
+  started near its deadline failed before reaching the server — a client-side refusal, not a bound on
+  the server's work.)
 
 Sync runs, the webhook task and commands run in the worker or a shell, without a deadline. A request
 that hits the limit is answered 503 with a message saying so; nothing it did before is undone (requests
@@ -19,17 +24,20 @@ that write do so in small idempotent steps).
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError
+from django.db import OperationalError, connections
 from django.db.backends.signals import connection_created
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
+from pymongo.errors import ExecutionTimeout
 
+log = logging.getLogger(__name__)
 _deadline: ContextVar[float | None] = ContextVar("regos_request_deadline", default=None)
 # SQLite virtual-machine steps between two checks of the clock: about a millisecond of work.
 PROGRESS_STEPS = 10_000
@@ -46,6 +54,42 @@ def deadline_passed() -> bool:
 
 def _sqlite_progress() -> int:
     return 1 if deadline_passed() else 0  # non-zero makes SQLite abort the statement ("interrupted")
+
+
+def remaining_ms() -> int | None:
+    """Milliseconds left to the request's deadline (at least 1), or None outside a web request."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return None
+    return max(1, int((deadline - time.monotonic()) * 1000))
+
+
+class _BoundedCollection:
+    """A pymongo Collection whose ``aggregate`` carries ``maxTimeMS`` inside a request deadline."""
+
+    def __init__(self, collection: Any) -> None:
+        self._collection = collection
+
+    def aggregate(self, pipeline: Any, *args: Any, **kwargs: Any) -> Any:
+        left = remaining_ms()
+        if left is not None and "maxTimeMS" not in kwargs:
+            kwargs["maxTimeMS"] = left
+        return self._collection.aggregate(pipeline, *args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._collection, name)
+
+
+def _bound_mongodb(connection: Any) -> None:
+    if getattr(connection, "_regos_bounded", False):
+        return
+    unbounded = connection.get_collection
+
+    def get_collection(name: str, **kwargs: Any) -> Any:
+        return _BoundedCollection(unbounded(name, **kwargs))
+
+    connection.get_collection = get_collection
+    connection._regos_bounded = True
 
 
 def _on_connection_created(sender: Any, connection: Any, **kwargs: Any) -> None:
@@ -66,7 +110,18 @@ def request_deadline(seconds: float) -> Iterator[None]:
         _deadline.reset(token)
 
 
+def _execution_timeout(exc: BaseException | None) -> bool:
+    """pymongo's ExecutionTimeout (maxTimeMS expired), raised as is or as the cause of a DatabaseError."""
+    while exc is not None:
+        if isinstance(exc, ExecutionTimeout):
+            return True
+        exc = exc.__cause__
+    return False
+
+
 def _timed_out(exc: BaseException) -> bool:
+    if _execution_timeout(exc):
+        return _deadline.get() is not None
     return isinstance(exc, OperationalError) and deadline_passed()
 
 
@@ -85,8 +140,17 @@ class RequestTimeLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        for connection in connections.all():
+            if connection.vendor == "mongodb":  # connected first: get_collection connects lazily
+                connection.ensure_connection()
+                _bound_mongodb(connection)
         with request_deadline(limit_s()):
             return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        return too_slow_response() if _timed_out(exception) else None
+        if not _timed_out(exception):
+            return None
+        cause = exception.__cause__ or exception
+        log.warning("%s %s stopped at the database time limit (%ss): %s: %s", request.method,
+                    request.path[:200], limit_s(), type(cause).__name__, str(cause).splitlines()[0][:120])
+        return too_slow_response()

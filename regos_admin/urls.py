@@ -5,6 +5,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import include, path
 from django.utils.translation import gettext as _
 
+from regos_admin.admin_lookups import filter_lookups_everywhere
+
 
 def view_on_site(request: HttpRequest, content_type_id: str, object_id: str) -> HttpResponse:
     """The admin's ``/r/<content type>/<id>/``: an id our UUID/ObjectId keys reject is a 404, not a 500
@@ -14,6 +16,10 @@ def view_on_site(request: HttpRequest, content_type_id: str, object_id: str) -> 
     except ValidationError:
         raise Http404(_("There is no such object: the address is not valid.")) from None
 
+
+# Every admin module is imported by now (admin's autodiscover): Django's and django-q2's admins get
+# the same rule as ours — only the lookups a page's filters offer reach the database.
+filter_lookups_everywhere(admin.site)
 
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),

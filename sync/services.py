@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext_noop
 
 from payroll.dates import days as days_between
@@ -74,6 +74,9 @@ __all__ = [
     "history_reaggregate",
     "mapping_plan_apply",
     "regos_discover",
+    "regos_refresh_execute",
+    "regos_refresh_request",
+    "regos_refresh_state",
     "seller_mapping_set",
     "stock_mapping_set",
     "sync_range",
@@ -439,6 +442,94 @@ def mapping_plan_apply(
             )
     changed = mappings_set_many(stocks=dict(branches), users=dict(employees), user=user)
     return len(branches), len(employees), changed
+
+
+# --- "Refresh from REGOS" in the worker ------------------------------------------------------------
+# A discovery is two REGOS listings and can hang as long as REGOS does (161 s held a web thread in an
+# attack on a hanging REGOS), so the panel queues it as a django-q2 task. The KeyValue flag
+# REFRESH_PENDING_KEY holds the claim ("" free, else the stamp of the claim): one conditional update
+# claims it, so any number of presses queue one task and the others join it; a claim older than
+# REFRESH_STALE (no worker took it) may be taken again. REFRESH_STATE_KEY holds what the pages show.
+REFRESH_PENDING_KEY = "regos-refresh-pending"
+REFRESH_STATE_KEY = "regos-refresh-state"
+REFRESH_STALE = timedelta(minutes=15)
+REFRESH_TASK = "sync.jobs.regos_refresh"
+
+
+def _refresh_state_set(**state: object) -> None:
+    from sync.inbox import kv_set
+
+    kv_set(REFRESH_STATE_KEY, json.dumps(state, default=str))
+
+
+def regos_refresh_request(*, user: AbstractBaseUser | None = None) -> bool:
+    """Queue "Refresh from REGOS" unless one is queued or running; True if this call queued it."""
+    from sync.inbox import _ensure_key, stamp
+
+    _ensure_key(REFRESH_PENDING_KEY)
+    now = timezone.now()
+    claimed = KeyValue.objects.filter(
+        key=REFRESH_PENDING_KEY, value__lt=stamp(now - REFRESH_STALE)
+    ).update(value=stamp(now), updated_at=now)
+    if not claimed:
+        return False
+    _refresh_state_set(status="queued", requested_at=stamp(now), by=getattr(user, "username", "") or "")
+
+    def push() -> None:
+        from django_q.tasks import async_task
+
+        try:
+            async_task(REFRESH_TASK, task_name=f"regos-refresh-{stamp(now)}", group="regos-refresh")
+        except Exception as exc:  # the broker is down: say so on the page, free the claim
+            log.exception("could not queue the refresh from REGOS")
+            _refresh_finish(status="failed", error=f"could not queue the task ({type(exc).__name__})")
+
+    transaction.on_commit(push)
+    return True
+
+
+def _refresh_finish(**state: object) -> None:
+    from sync.inbox import stamp
+
+    current = regos_refresh_state()
+    _refresh_state_set(**{**current, **state, "finished_at": stamp(timezone.now())})
+    KeyValue.objects.filter(key=REFRESH_PENDING_KEY).update(value="", updated_at=timezone.now())
+
+
+def regos_refresh_state() -> dict[str, object]:
+    """What the last "Refresh from REGOS" did: status queued / running / done / failed, and its figures."""
+    raw = KeyValue.objects.filter(key=REFRESH_STATE_KEY).values_list("value", flat=True).first()
+    try:
+        state = json.loads(raw or "{}")
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def regos_refresh_execute() -> str:
+    """The task body: Stock/Get + User/Get into the mapping rows, its outcome in the refresh state.
+
+    A failure is recorded for the page (key masked) and not raised: django-q2 would retry it against a
+    REGOS that is down; the next press queues a fresh one.
+    """
+    from sync.inbox import stamp
+
+    now = timezone.now()
+    # Keep the claim fresh while it runs (a long queue wait must not make it look stale).
+    KeyValue.objects.filter(key=REFRESH_PENDING_KEY).update(value=stamp(now), updated_at=now)
+    _refresh_state_set(**{**regos_refresh_state(), "status": "running", "started_at": stamp(now)})
+    try:
+        result = regos_discover()
+    except Exception as exc:  # noqa: BLE001 — any REGOS failure is shown on the page, never lost
+        error, hint, _code = _error_texts(exc)
+        log.warning("refresh from REGOS failed: %s", type(exc).__name__)
+        _refresh_finish(status="failed", error=error, hint=hint)
+        return f"failed: {type(exc).__name__}"
+    _refresh_finish(
+        status="done", stocks=len(result.stocks), unmapped_stocks=result.unmapped_stocks,
+        users=len(result.users), unmapped_users=result.unmapped_users,
+    )
+    return f"{len(result.stocks)} stocks, {len(result.users)} users"
 
 
 def regos_discover(*, client: RegosClient | None = None, create_missing: bool = False) -> DiscoverResult:

@@ -24,7 +24,8 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.formats import number_format
+from django.utils import timezone
+from django.utils.formats import date_format, number_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -309,6 +310,8 @@ def _mapping_permissions(request: HttpRequest) -> dict[str, object]:
         "can_create_branch": can_stocks and user.has_perm("payroll.add_branch"),
         "can_create_employee": can_sellers and user.has_perm("payroll.add_employee"),
         "can_discover": can_stocks and can_sellers,
+        "refresh": (refresh := refresh_state()),
+        "refresh_worker_alive": refresh.status != "queued" or worker_alive(),
         "branches": list(Branch.objects.order_by("name")) if can_stocks else [],
         "employees": list(Employee.objects.order_by("full_name")) if can_sellers else [],
     }
@@ -443,21 +446,55 @@ def bulk_mappings(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def discover(request: HttpRequest) -> HttpResponse:
+    """Queue "Refresh from REGOS" for the worker (REGOS may be slow; a web thread never waits on it)."""
     _require(request, CHANGE_STOCKS, CHANGE_SELLERS)
-    try:
-        result = services.regos_discover()
-    except Exception as exc:  # noqa: BLE001 — any REGOS failure becomes a message, never a 500
-        log.warning("REGOS discovery failed: %s", type(exc).__name__)
-        messages.error(request, _("Could not refresh from REGOS: %(reason)s") % {"reason": _reason(exc)})
-    else:
+    if services.regos_refresh_request(user=request.user):
         messages.success(request, _(
+            "Refresh from REGOS queued: the worker asks REGOS for its stocks and users; this page shows when "
+            "it is done."
+        ))
+    else:
+        messages.info(request, _("A refresh from REGOS is already queued or running — this page shows its state."))
+    return HttpResponseRedirect(_next_url(request, reverse("sync_panel:mappings")))
+
+
+@dataclass(frozen=True)
+class RefreshState:
+    status: str  # "", queued, running, done, failed
+    text: str
+
+
+def refresh_state() -> RefreshState:
+    """The last "Refresh from REGOS" in one translated line for the mappings pages."""
+    state = services.regos_refresh_state()
+    status = str(state.get("status", ""))
+
+    def when(key: str) -> str:
+        from sync.inbox import parse_stamp
+
+        moment = parse_stamp(str(state.get(key, "")))
+        return date_format(timezone.localtime(moment), "DATETIME_FORMAT") if moment else "?"
+
+    if status == "queued":
+        text = _("Refresh from REGOS: queued at %(when)s, waiting for the worker.") % {"when": when("requested_at")}
+    elif status == "running":
+        text = _("Refresh from REGOS: running since %(when)s.") % {"when": when("started_at")}
+    elif status == "done":
+        text = _(
             "Refreshed from REGOS: %(stocks)s stocks (%(unmapped_stocks)s not mapped), "
             "%(users)s users (%(unmapped_users)s not mapped)."
-        ) % {
-            "stocks": len(result.stocks), "unmapped_stocks": result.unmapped_stocks,
-            "users": len(result.users), "unmapped_users": result.unmapped_users,
-        })
-    return HttpResponseRedirect(_next_url(request, reverse("sync_panel:mappings")))
+        ) % {key: state.get(key, 0) for key in ("stocks", "unmapped_stocks", "users", "unmapped_users")}
+        text = f"{text} ({when('finished_at')})"
+    elif status == "failed":
+        reason = str(state.get("error", ""))
+        hint = str(state.get("hint", ""))
+        if hint:
+            reason = f"{reason} {_(hint)}"
+        text = _("Could not refresh from REGOS: %(reason)s") % {"reason": mask_key(" ".join(reason.split()))[:500]}
+        text = f"{text} ({when('finished_at')})"
+    else:
+        return RefreshState("", "")
+    return RefreshState(status, text)
 
 
 def _reason(exc: Exception) -> str:

@@ -24,6 +24,7 @@ Waiting, by hand:
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -445,7 +446,22 @@ def test_next_may_only_point_inside_the_site(admin_client, facts, gijduvon) -> N
 # --- Refresh from REGOS --------------------------------------------------------------------------
 
 
-def test_refresh_from_regos_calls_discover_and_reports(admin_client, monkeypatch) -> None:
+def _queued_tasks(monkeypatch) -> list[tuple]:
+    queued: list[tuple] = []
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **kw: queued.append(a) or "task-id")
+    return queued
+
+
+def _refresh_state(response) -> tuple[str, str]:
+    page = response.content.decode()
+    found = re.search(r'data-testid="refresh-state" data-status="(\w+)">(.*?)</p>', page, re.S)
+    assert found, "no refresh state on the page"
+    return found.group(1), " ".join(re.sub(r"<[^>]+>", "", found.group(2)).split())
+
+
+def test_refresh_from_regos_is_queued_and_the_page_shows_its_state(
+    admin_client, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
     calls = []
 
     def fake_discover(**kwargs):
@@ -459,13 +475,46 @@ def test_refresh_from_regos_calls_discover_and_reports(admin_client, monkeypatch
         )
 
     monkeypatch.setattr(services, "regos_discover", fake_discover)
-    response = admin_client.post(reverse("sync_panel:discover"), {"next": UNMAPPED}, follow=True)
-    assert calls == [{}]  # never create_missing from the panel: creating is per row, on purpose
+    queued = _queued_tasks(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = admin_client.post(reverse("sync_panel:discover"), {"next": UNMAPPED}, follow=True)
+    assert calls == []  # the web request never talks to REGOS
+    assert queued == [("sync.jobs.regos_refresh",)]
     assert response.redirect_chain == [(UNMAPPED, 302)]
-    assert messages_of(response) == ["Refreshed from REGOS: 2 stocks (1 not mapped), 1 users (1 not mapped)."]
+    assert messages_of(response)[0].startswith("Refresh from REGOS queued")
+    status, text = _refresh_state(response)
+    assert status == "queued" and text.startswith("Refresh from REGOS: queued at")
+    assert "No worker is running" in text  # no heartbeat in this test database
+
+    # A second press while it is queued joins it: nothing more is queued.
+    with django_capture_on_commit_callbacks(execute=True):
+        again = admin_client.post(reverse("sync_panel:discover"), follow=True)
+    assert len(queued) == 1
+    assert messages_of(again) == ["A refresh from REGOS is already queued or running — this page shows its state."]
+
+    from sync.jobs import regos_refresh
+
+    assert regos_refresh() == "2 stocks, 1 users"  # the worker runs the task
+    assert calls == [{}]  # never create_missing from the panel: creating is per row, on purpose
+    status, text = _refresh_state(admin_client.get(MAPPINGS))
+    assert status == "done"
+    assert text.startswith("Refreshed from REGOS: 2 stocks (1 not mapped), 1 users (1 not mapped).")
+
+    # Done: the next press queues a new one.
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(reverse("sync_panel:discover"))
+    assert len(queued) == 2
 
 
-def test_a_refresh_failure_is_a_message_without_the_key(admin_client, monkeypatch, settings) -> None:
+def test_double_presses_at_once_queue_one_refresh(monkeypatch, django_capture_on_commit_callbacks) -> None:
+    queued = _queued_tasks(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        claims = [services.regos_refresh_request(user=None) for _ in range(5)]
+    assert claims == [True, False, False, False, False] and len(queued) == 1
+
+
+def test_a_refresh_failure_is_shown_without_the_key(admin_client, monkeypatch, settings,
+                                                    django_capture_on_commit_callbacks) -> None:
     settings.REGOS_INTEGRATION_KEY = "secret0000regos0000key0000abcdef"
 
     def failing(**kwargs):
@@ -474,9 +523,17 @@ def test_a_refresh_failure_is_a_message_without_the_key(admin_client, monkeypatc
         )
 
     monkeypatch.setattr(services, "regos_discover", failing)
-    response = admin_client.post(reverse("sync_panel:discover"), follow=True)
+    _queued_tasks(monkeypatch)
+    with django_capture_on_commit_callbacks(execute=True):
+        admin_client.post(reverse("sync_panel:discover"))
+    from sync.jobs import regos_refresh
+
+    assert regos_refresh() == "failed: RegosAccessError"
+    response = admin_client.get(MAPPINGS)
     assert response.status_code == 200
-    [message] = messages_of(response)
-    assert message.startswith("Could not refresh from REGOS: Stock/Get refused")
-    assert "REGOS key rejected: check REGOS_INTEGRATION_KEY" in message
+    status, text = _refresh_state(response)
+    assert status == "failed"
+    assert text.startswith("Could not refresh from REGOS: Stock/Get refused")
+    assert "REGOS key rejected: check REGOS_INTEGRATION_KEY" in text
     assert settings.REGOS_INTEGRATION_KEY not in response.content.decode()
+    assert settings.REGOS_INTEGRATION_KEY not in str(services.regos_refresh_state())

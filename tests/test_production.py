@@ -181,7 +181,7 @@ def test_env_example_lists_every_variable():
     listed = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", text, flags=re.MULTILINE))
     assert set(AppEnv.model_fields) <= listed, sorted(set(AppEnv.model_fields) - listed)
     # ...and the web server's own variables (scripts/serve.sh, deploy/gunicorn.conf.py).
-    assert {"HOST", "PORT", "WEB_CONCURRENCY", "GUNICORN_TIMEOUT"} <= listed
+    assert {"HOST", "PORT", "WEB_CONCURRENCY", "GUNICORN_TIMEOUT", "GUNICORN_READ_TIMEOUT"} <= listed
     # Every listed value is accepted as-is by the settings (with a real secret, as the file asks).
     values = dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", text, flags=re.MULTILINE))
     values = {k: v.strip('"') for k, v in values.items() if k in AppEnv.model_fields}

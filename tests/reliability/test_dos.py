@@ -4,6 +4,7 @@ floods that multiply re-syncs, and a login throttle raced by parallel attempts. 
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
@@ -114,20 +115,70 @@ def test_admin_lookups_no_filter_offers_never_reach_the_database(admin_client, a
                f"200; statuses {dict(sorted(statuses.items()))}")
 
 
+# Django's and django-q2's own admins, hand-listed from their list_filter (django/contrib/auth/admin.py,
+# django_q/admin.py): the same rule applies to them.
+THIRD_PARTY_REFUSED = [
+    ("auth.user", "password__startswith", "pbkdf2_sha256$"),  # would reveal hashes a prefix at a time
+    ("auth.user", "username__regex", CATASTROPHIC),
+    ("auth.user", "last_login__year", "99999"),
+    ("auth.group", "name__regex", "(("),
+    ("django_q.success", "func__regex", CATASTROPHIC),
+    ("django_q.failure", "result__contains", "{"),
+    ("django_q.schedule", "next_run__year", "99999"),
+    ("django_q.ormq", "payload__regex", CATASTROPHIC),
+]
+THIRD_PARTY_OFFERED = [
+    ("auth.user", "is_staff__exact", "1"),
+    ("auth.user", "groups__id__exact", "<a group's id>"),  # an integer on SQLite, an ObjectId on MongoDB
+    ("django_q.success", "group", "regos-dirty-resync"),  # AllValuesFieldListFilter: no __exact
+    ("django_q.schedule", "schedule_type__exact", "C"),
+]
+
+
 @pytest.mark.django_db
-def test_a_request_over_the_database_time_limit_is_stopped(admin_client, settings, record: Record) -> None:
+def test_django_and_django_q2_admins_refuse_lookups_no_filter_offers(admin_client, record: Record) -> None:
+    record("Denial of service", "the same hostile lookups on Django's User/Group and django-q2's admins "
+           f"({len(THIRD_PARTY_REFUSED)}, incl. `password__startswith`)",
+           "400 before any query carries the lookup; their offered filters answer 200")
+    for label, name, value in THIRD_PARTY_REFUSED:
+        with CaptureQueriesContext(connection) as queries:
+            response = admin_client.get(changelist(label), {name: value}, HTTP_ACCEPT_LANGUAGE="en")
+        assert response.status_code == 400, (label, name, value, response.status_code)
+        assert f"Filtering by “{name}” is not offered on this page" in response.content.decode()
+        assert not [q for q in queries.captured_queries if value in q["sql"] and len(value) > 2], (label, name)
+        assert not [q for q in queries.captured_queries if "REGEX" in q["sql"].upper()], (label, name)
+    from django.contrib.auth.models import Group
+
+    group_id = str(Group.objects.get_or_create(name="Test group")[0].pk)
+    for label, name, value in THIRD_PARTY_OFFERED:
+        value = group_id if value == "<a group's id>" else value
+        response = admin_client.get(changelist(label), {name: value})
+        assert response.status_code == 200, (label, name, value, response.status_code)
+    record.saw(f"{len(THIRD_PARTY_REFUSED)} lookups on auth/django-q2 changelists → 400, no query carried "
+               f"them; {len(THIRD_PARTY_OFFERED)} offered filters → 200")
+
+
+@pytest.mark.django_db
+def test_a_request_over_the_database_time_limit_is_stopped(admin_client, settings, caplog,
+                                                           record: Record) -> None:
     record("Denial of service", "a changelist search over 3,000 rows with the per-request database limit "
            "(DJANGO_REQUEST_DB_TIMEOUT_S) already used up",
            "503 with a clear message; the next request under the normal limit answers 200")
     from tests.fixtures.database import using_mongodb
 
-    if using_mongodb():
-        pytest.skip("the per-request limit is SQLite's progress handler; MongoDB has none yet (see README)")
-    _facts(3000)
+    # SQLite: the progress handler aborts the statement (3,000 rows: well over its 10,000 VM steps);
+    # MongoDB: the server stops the read with ExecutionTimeout (maxTimeMS = the 1 ms left), whatever the
+    # collection's size — 20 documents, as inserting thousands into the in-memory, pure-Python test
+    # server can outlast the driver's 20 s socket timeout on a loaded machine. Either way the database
+    # itself stopped the work (checked below from the log line naming the error).
+    _facts(20 if using_mongodb() else 3000)
     settings.REQUEST_DB_TIMEOUT_S = 1e-6
     stopped = admin_client.get(changelist("sync.salesfact"), {"q": "no-such-code"}, HTTP_ACCEPT_LANGUAGE="en")
     assert stopped.status_code == 503, stopped.status_code
     assert "took longer than" in stopped.content.decode()
+    [stop] = [r.getMessage() for r in caplog.records if "stopped at the database time limit" in r.getMessage()]
+    # What stopped it is the database's own limit: MongoDB's error 50, SQLite's interrupted statement.
+    assert ("ExecutionTimeout" if using_mongodb() else "OperationalError: interrupted") in stop, stop
     settings.REQUEST_DB_TIMEOUT_S = 30
     assert admin_client.get(changelist("sync.salesfact"), {"q": "no-such-code"}).status_code == 200
     record.saw("over the limit → 503 “This request took longer than … and was stopped”; next request → 200")
@@ -286,3 +337,97 @@ def test_the_lock_lasts_fifteen_minutes_from_the_last_failure(accountant, record
     assert attempt(24.9, PASSWORD) == 429
     assert attempt(25.1, PASSWORD) == 302
     record.saw("4 failures at 0 min, 1 at 10 min → right password refused at 16 and 24.9 min, accepted at 25.1")
+
+
+# --- slow clients against a real gunicorn ----------------------------------------------------------
+
+
+class Drippers:
+    """Connections that send a request line, then one header line every ``every`` seconds, never ending.
+
+    Bounded: each sends at most ``max_lines`` lines. ``lines_sent`` and ``closed`` are read by the test."""
+
+    def __init__(self, port: int, count: int, every: float, max_lines: int = 120) -> None:
+        self.port, self.every, self.max_lines = port, every, max_lines
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.lines_sent = [0] * count
+        self.closed = 0
+        self.threads = [threading.Thread(target=self._drip, args=(i,), daemon=True) for i in range(count)]
+
+    def __enter__(self) -> Drippers:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+    def _drip(self, i: int) -> None:
+        import select
+        import socket
+
+        with socket.create_connection(("127.0.0.1", self.port), timeout=30) as sock:
+            try:
+                sock.sendall(b"GET /health/ HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                self.lines_sent[i] = 1
+                while self.lines_sent[i] < self.max_lines and not self.stop.is_set():
+                    # The pause between two lines doubles as the watch for the server closing the socket.
+                    readable, _, _ = select.select([sock], [], [], self.every)
+                    if readable and not sock.recv(1024):
+                        raise ConnectionResetError("closed by the server")
+                    sock.sendall(f"X-Drip-{self.lines_sent[i]}: {i}\r\n".encode())
+                    self.lines_sent[i] += 1
+            except OSError:
+                with self.lock:
+                    self.closed += 1
+
+    def wait_closed(self, count: int, timeout: float) -> int:
+        deadline = datetime.now(UTC) + timedelta(seconds=timeout)
+        while self.closed < count and datetime.now(UTC) < deadline:
+            self.stop.wait(0.05)
+        return self.closed
+
+
+@pytest.mark.slow
+def test_slow_clients_do_not_take_every_thread_of_gunicorn(tmp_path, record: Record) -> None:
+    record("Denial of service", "8 connections dripping one header line a second at gunicorn (deploy/"
+           "gunicorn.conf.py, 1 worker × 2 threads, GUNICORN_READ_TIMEOUT=2), no proxy in front",
+           "/health/ answers during the drip; the server closes the dripping connections")
+    import subprocess
+
+    import requests
+
+    from tests.fixtures.processes import start_group, stop_group
+    from tests.test_production import ROOT, production_env, wait_for_gunicorn
+
+    env = production_env(tmp_path, GUNICORN_READ_TIMEOUT="2")  # its own SQLite file, whatever the test DB
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=300)
+    log = tmp_path / "gunicorn.log"
+    with log.open("w") as out:
+        proc = start_group([sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
+                            "regos_admin.wsgi:application"], cwd=ROOT, env=env, log=out)
+    try:
+        base = wait_for_gunicorn(proc, log)
+        port = int(base.rsplit(":", 1)[1])
+        with Drippers(port, count=8, every=1.0) as drippers:
+            # Ready when every dripper has sent a header line after its request line: by then both
+            # threads hold a dripper and the other six wait in the queue (4 × the threads).
+            deadline = datetime.now(UTC) + timedelta(seconds=60)
+            while min(drippers.lines_sent) < 2 and datetime.now(UTC) < deadline:
+                drippers.stop.wait(0.05)
+            assert min(drippers.lines_sent) >= 2, drippers.lines_sent
+            health = requests.get(f"{base}/health/", timeout=60)  # without the read deadline: never
+            still_dripping = sum(1 for n in drippers.lines_sent if n < drippers.max_lines)
+            closed = drippers.wait_closed(8, timeout=60)
+    finally:
+        stop_group(proc)
+    assert health.status_code in (200, 503) and health.json()["status"] in ("ok", "stale")
+    assert still_dripping == 8  # the drip went on during the probe: it was not waited out
+    assert closed == 8, closed  # every dripper's connection was closed by the server
+    text = log.read_text()
+    assert text.count("request not read within 2.0s") >= 8, text[-2000:]
+    record.saw(f"/health/ answered {health.status_code} during the drip; {closed} of 8 dripping connections "
+               "closed by the server (“request not read within 2.0s”)")

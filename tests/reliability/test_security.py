@@ -159,8 +159,14 @@ def test_the_integration_key_never_appears_anywhere(
     xlsx = browser.get(f"/reports/export.xlsx?date_from={world.first}&date_to={world.last}")
     with zipfile.ZipFile(io.BytesIO(b"".join(xlsx.streaming_content))) as book:
         captured += [book.read(name).decode("utf-8", "replace") for name in book.namelist()]
-    discover = browser.post("/sync/mappings/discover/", follow=True)  # REGOS refuses the wrong key
+    discover = browser.post("/sync/mappings/discover/", follow=True)  # queued for the worker...
     captured.append(discover.content.decode())
+    from sync.jobs import regos_refresh
+
+    captured.append(regos_refresh())  # ...which runs it: REGOS refuses the wrong key
+    refreshed = browser.get("/sync/mappings/")
+    assert 'data-testid="refresh-state" data-status="failed"' in refreshed.content.decode()
+    captured.append(refreshed.content.decode())
     for key in (WRONG_KEY, "someone0elses0key0000000000000001"):
         hook = browser.post("/regos/webhook/", content_type="application/json", data={
             "action": "HandleWebhook", "event_id": f"ev-{key[:6]}", "occurred_at": "2026-11-20T10:00:00Z",
