@@ -648,3 +648,117 @@ def _sorted_rows(
     # employee_key breaks ties between namesakes so that two exports are byte-identical.
     for _key, row in sorted(buffered, key=lambda item: item[0]):
         yield row
+
+
+# --------------------------------------------------------------------------- payroll periods
+
+
+@dataclass(frozen=True)
+class ReadinessItem:
+    """One reason a month is not ready to close, with where to fix it."""
+
+    code: str
+    message: str
+    url: str = ""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _url(name: str, query: str = "", args: list[object] | None = None) -> str:
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        url = reverse(name, args=args)
+    except NoReverseMatch:  # that page is not mounted in this build
+        return ""
+    return f"{url}?{query}" if query else url
+
+
+def readiness_unmapped(*, first_day: date, last_day: date) -> list[ReadinessItem]:
+    from django.utils.translation import gettext as _
+
+    from sync.selectors import mapping_backlog
+
+    backlog = mapping_backlog(first_day=first_day, last_day=last_day)
+    if not backlog.documents:
+        return []
+    return [ReadinessItem("unmapped", _(
+        "%(documents)s documents of this month (net %(amount)s UZS) wait for a branch or employee mapping."
+    ) % {"documents": backlog.documents, "amount": backlog.amount}, _url("sync_panel:unmapped"))]
+
+
+def readiness_incomplete_days(*, first_day: date, last_day: date) -> list[ReadinessItem]:
+    from django.utils.translation import gettext as _
+
+    from sync.models import HistoryDay
+
+    items = []
+    quarantined = incomplete_days(date_from=first_day, date_to=last_day)
+    for day, count in quarantined.items():
+        items.append(ReadinessItem("quarantined", _(
+            "%(day)s: %(count)s quarantined documents are not counted."
+        ) % {"day": day.isoformat(), "count": count}, _url(
+            "admin:sync_quarantineddocument_changelist", f"business_date__exact={day.isoformat()}"
+        )))
+    rebuilding = HistoryDay.objects.filter(
+        state=HistoryDay.State.REBUILDING, date__gte=first_day, date__lte=last_day
+    ).order_by("date").values_list("date", flat=True)
+    for day in rebuilding:
+        items.append(ReadinessItem("incomplete", _(
+            "%(day)s: the history of this day is half-written; sync the day again."
+        ) % {"day": day.isoformat()}, _url("sync_panel:sync_now")))
+    return items
+
+
+def readiness_failed_runs(*, first_day: date, last_day: date) -> list[ReadinessItem]:
+    """Failed or partial runs over the month that no later successful run covered again."""
+    from django.utils.translation import gettext as _
+
+    from sync.models import SyncRun
+
+    runs = SyncRun.objects.filter(date_from__lte=last_day, date_to__gte=first_day)
+    succeeded = list(runs.filter(status=SyncRun.Status.SUCCEEDED).values_list("date_from", "date_to", "created_at"))
+    items = []
+    for run in runs.filter(status__in=(SyncRun.Status.FAILED, SyncRun.Status.PARTIAL)).order_by("created_at"):
+        if any(f <= run.date_from and t >= run.date_to and at > run.created_at for f, t, at in succeeded):
+            continue
+        items.append(ReadinessItem("failed_run", _(
+            "A sync of %(first)s – %(last)s ended %(status)s."
+        ) % {"first": run.date_from.isoformat(), "last": run.date_to.isoformat(), "status": run.get_status_display()},
+            _url("sync_panel:run", args=[run.id])))
+    return items
+
+
+def readiness_negative_totals(*, first_day: date, last_day: date) -> list[ReadinessItem]:
+    """Employees whose net total over the month (all branches) is below zero."""
+    from django.utils.translation import gettext as _
+
+    sums: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for employee_id, total in DailySalesHistory.objects.filter(
+        date__gte=first_day, date__lte=last_day, employee__isnull=False
+    ).values_list("employee_id", "total_sales"):
+        sums[employee_id] += total
+    negative = {pk: total for pk, total in sums.items() if total < 0}
+    names = _employee_names(negative)
+    query = f"date_from={first_day.isoformat()}&date_to={last_day.isoformat()}"
+    return [
+        ReadinessItem("negative", _("%(employee)s: net total of the month is %(amount)s UZS.") % {
+            "employee": names.get(pk, pk), "amount": total,
+        }, _url("reports:history", f"{query}&employee={pk}"))
+        for pk, total in sorted(negative.items(), key=lambda item: names.get(item[0], item[0]))
+    ]
+
+
+# What is checked before a month is closed, in this order; one more check is one more line.
+READINESS_CHECKS = [
+    readiness_unmapped,
+    readiness_incomplete_days,
+    readiness_failed_runs,
+    readiness_negative_totals,
+]
+
+
+def period_readiness(*, month: date) -> list[ReadinessItem]:
+    first_day, last_day = month_bounds(month)
+    return [item for check in READINESS_CHECKS for item in check(first_day=first_day, last_day=last_day)]

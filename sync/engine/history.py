@@ -356,15 +356,14 @@ def employee_totals_recompute() -> int:
     return len(changed)
 
 
-def monthly_sales_recompute(*, month: date, now: datetime | None = None) -> int:
-    """Make the ``monthlysales`` rows of ``month`` equal to the sums of its history rows; rows changed.
+def month_label(month: date) -> str:
+    return month.strftime("%Y-%m")
 
-    Every row of the month gets ``computedAt`` = ``now``, changed or not: it is the mark
-    ``months_to_recompute`` measures later history changes against.
-    """
-    now = now or timezone.now()
+
+def month_figures(*, month: date) -> dict[tuple[str, str], list]:
+    """{(branch id, employee key): [employee id, *AMOUNT_FIELDS, cheque_count]} summed from the history
+    of the month of ``month``: what REGOS says the month is now."""
     first, last = month_bounds(month)
-    label = first.strftime("%Y-%m")
     wanted: dict[tuple[str, str], list] = {}
     rows = DailySalesHistory.objects.filter(date__gte=first, date__lte=last).values_list(
         "branch_id", "employee_key", "employee_id", *AMOUNT_FIELDS, "cheque_count"
@@ -373,6 +372,18 @@ def monthly_sales_recompute(*, month: date, now: datetime | None = None) -> int:
         acc = wanted.setdefault((branch_id, employee_key), [employee_id, ZERO, ZERO, ZERO, ZERO, ZERO, 0])
         for position, value in enumerate(figures, start=1):
             acc[position] += value
+    return wanted
+
+
+def monthly_sales_recompute(*, month: date, now: datetime | None = None) -> int:
+    """Make the ``monthlysales`` rows of ``month`` equal to the sums of its history rows; rows changed.
+
+    Every row of the month gets ``computedAt`` = ``now``, changed or not: it is the mark
+    ``months_to_recompute`` measures later history changes against.
+    """
+    now = now or timezone.now()
+    label = month_label(month)
+    wanted = month_figures(month=month)
     fields = ("employee_id", *AMOUNT_FIELDS, "cheque_count")
     existing = {
         (values[1], values[2]): (values[0], tuple(values[3:]))
@@ -416,8 +427,16 @@ def totals_recompute() -> None:
     employee_totals_recompute()
     # One instant for the whole pass: history written while it runs is newer and is caught next time.
     now = timezone.now()
+    # Imported here: payroll.services builds on this module.
+    from payroll.services import adjustments_detect, closed_months
+
+    closed = closed_months()
     for month in sorted(months_to_recompute()):
-        monthly_sales_recompute(month=month, now=now)
+        if month_label(month) in closed:
+            # The paid figures of a closed month stay; what changed since is recorded as adjustments.
+            adjustments_detect(month=month, now=now)
+        else:
+            monthly_sales_recompute(month=month, now=now)
 
 
 def history_reaggregate_days(
