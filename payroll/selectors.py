@@ -762,3 +762,116 @@ READINESS_CHECKS = [
 def period_readiness(*, month: date) -> list[ReadinessItem]:
     first_day, last_day = month_bounds(month)
     return [item for check in READINESS_CHECKS for item in check(first_day=first_day, last_day=last_day)]
+
+
+@dataclass(frozen=True)
+class RegisterLine:
+    name: str  # employee or branch name ("" = unassigned)
+    figures: Figures
+    branch_name: str = ""
+
+
+@dataclass(frozen=True)
+class AdjustmentLine:
+    month: str
+    carried_to: str
+    employee_name: str  # "" = unassigned
+    branch_name: str
+    figures: Figures
+    found_at: Any
+    documents: list
+
+
+@dataclass(frozen=True)
+class PeriodRegister:
+    """A month's payroll register: the snapshot of a closed month (the figures paid), or the live
+    figures of an open one; plus the changes found after its close and those carried into it."""
+
+    month: date
+    period: Any  # PayrollPeriod | None
+    employees: list[RegisterLine]
+    branches: list[RegisterLine]
+    total: Figures
+    adjustments: list[AdjustmentLine]  # found after this month was closed
+    carried_in: list[AdjustmentLine]  # other months' changes, paid or clawed back in this month
+
+
+def _figures_of(row: Any) -> Figures:
+    return Figures.from_values(vars(row) if not isinstance(row, Mapping) else row)
+
+
+def adjustment_lines(*, month: str | None = None, carried_to: str | None = None) -> list[AdjustmentLine]:
+    from payroll.models import PayrollAdjustment
+
+    rows = PayrollAdjustment.objects.all().order_by("month", "found_at", "sequence")
+    if month:
+        rows = rows.filter(month=month)
+    if carried_to:
+        rows = rows.filter(carried_to=carried_to)
+    rows_list = list(rows)
+    branches = _branch_names({r.branch_id for r in rows_list})
+    employees = _employee_names({r.employee_id for r in rows_list if r.employee_id})
+    return [
+        AdjustmentLine(
+            month=r.month, carried_to=r.carried_to,
+            employee_name=employees.get(r.employee_id, "") if r.employee_id else "",
+            branch_name=branches.get(r.branch_id, r.branch_id), figures=_figures_of(r),
+            found_at=r.found_at, documents=list(r.documents or []),
+        )
+        for r in rows_list
+    ]
+
+
+def period_register(*, month: date) -> PeriodRegister:
+    from payroll.models import PayrollPeriod, PeriodSnapshot
+    from sync.engine.history import month_figures, month_label
+
+    label = month_label(month)
+    period = PayrollPeriod.objects.filter(month=label).first()
+    cells: list[tuple[str, str | None, Figures]] = []
+    if period is not None and period.is_closed:
+        for row in PeriodSnapshot.objects.filter(month=label, closing=period.closing):
+            cells.append((row.branch_id, row.employee_id, _figures_of(row)))
+    else:
+        for (branch_id, _key), (employee_id, *values) in month_figures(month=month).items():
+            cells.append((branch_id, employee_id, Figures(*values)))
+    branch_names = _branch_names({branch_id for branch_id, _e, _f in cells})
+    employee_names = _employee_names({employee_id for _b, employee_id, _f in cells if employee_id})
+    per_employee: dict[str, Figures] = defaultdict(Figures)
+    per_branch: dict[str, Figures] = defaultdict(Figures)
+    total = Figures()
+    for branch_id, employee_id, figures in cells:
+        per_employee[employee_names.get(employee_id, "") if employee_id else ""] += figures
+        per_branch[branch_names.get(branch_id, branch_id)] += figures
+        total += figures
+    # Unassigned ("") last, then by name.
+    return PeriodRegister(
+        month=month, period=period,
+        employees=[RegisterLine(name, f) for name, f in sorted(per_employee.items(), key=lambda i: (not i[0], i[0]))],
+        branches=[RegisterLine(name, f) for name, f in sorted(per_branch.items())],
+        total=total,
+        adjustments=adjustment_lines(month=label),
+        carried_in=adjustment_lines(carried_to=label),
+    )
+
+
+@dataclass(frozen=True)
+class PeriodLine:
+    month: date
+    period: Any  # PayrollPeriod | None: never closed
+
+
+def periods_overview() -> list[PeriodLine]:
+    """Every month with totals or a period, newest first, plus this month and the previous one."""
+    from payroll.dates import add_months, today
+    from payroll.models import MonthlySales, PayrollPeriod
+
+    this_month = today().replace(day=1)
+    labels = {f"{this_month:%Y-%m}", f"{add_months(this_month, -1):%Y-%m}"}
+    labels.update(MonthlySales.objects.values_list("month", flat=True).distinct())
+    periods = {p.month: p for p in PayrollPeriod.objects.all()}
+    labels.update(periods)
+    return [
+        PeriodLine(month=date.fromisoformat(f"{label}-01"), period=periods.get(label))
+        for label in sorted(labels, reverse=True)
+    ]
