@@ -368,7 +368,9 @@ def _month(month: str) -> date:
 
 
 def _period_status(period: PayrollPeriod | None) -> str:
-    return period.get_status_display() if period is not None else PayrollPeriod.Status.OPEN.label
+    if period is None:  # never closed: open
+        return str(PayrollPeriod.Status(PayrollPeriod.Status.OPEN).label)
+    return period.get_status_display()
 
 
 @require_GET
