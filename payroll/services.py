@@ -22,7 +22,6 @@ from payroll.models import (
     FIGURES,
     UNASSIGNED,
     DailySalesHistory,
-    MonthlySales,
     PayrollAdjustment,
     PayrollPeriod,
     PeriodSnapshot,
@@ -94,24 +93,37 @@ def period_close(
 
 
 def period_snapshot_take(*, period: PayrollPeriod, now: datetime | None = None) -> None:
-    """Write the closing's snapshot from the month's history and make ``monthlysales`` equal to it,
-    marked closed. Idempotent: a close that crashed half-way is finished by the next caller."""
+    """Write the closing's snapshot from the month's history (once) and freeze ``monthlysales`` to it.
+    Idempotent: a close that crashed half-way is finished by the next caller."""
     now = now or timezone.now()
     month = date.fromisoformat(f"{period.month}-01")
-    # The Node-facing totals first brought up to date, then frozen to exactly the snapshot.
-    monthly_sales_recompute(month=month, now=now)
-    for (branch_id, employee_key), (employee_id, *figures) in month_figures(month=month).items():
-        values = dict(zip(FIGURES, figures, strict=True))
-        if not PeriodSnapshot.objects.filter(
-            month=period.month, closing=period.closing, branch_id=branch_id, employee_key=employee_key
-        ).exists():
+    # Snapshot rows are inserted once per key; a second caller keeps those already there.
+    taken = {(r.branch_id, r.employee_key) for r in PeriodSnapshot.objects.filter(
+        month=period.month, closing=period.closing)}
+    if not PayrollPeriod.objects.filter(pk=period.pk, snapshot_at__isnull=False).exists():
+        for (branch_id, employee_key), (employee_id, *figures) in month_figures(month=month).items():
+            if (branch_id, employee_key) in taken:
+                continue
             with contextlib.suppress(IntegrityError):
                 PeriodSnapshot.objects.create(
                     month=period.month, closing=period.closing, branch_id=branch_id, employee_key=employee_key,
-                    employee_id=employee_id, **values,
+                    employee_id=employee_id, **dict(zip(FIGURES, figures, strict=True)),
                 )
-    MonthlySales.objects.filter(month=period.month).update(closed=True, closed_at=period.closed_at)
     PayrollPeriod.objects.filter(pk=period.pk, closing=period.closing, snapshot_at=None).update(snapshot_at=now)
+    monthly_sales_freeze(period=period, now=now)
+
+
+def monthly_sales_freeze(*, period: PayrollPeriod, now: datetime | None = None) -> int:
+    """Make the Node-facing ``monthlysales`` of a closed month equal to its snapshot, marked closed; rows
+    changed. Run at the close and at every later detection, so a sync that recomputed the month while
+    it was being closed is undone at once."""
+    snapshot = {
+        (row.branch_id, row.employee_key): [row.employee_id, *row.figures()]
+        for row in PeriodSnapshot.objects.filter(month=period.month, closing=period.closing)
+    }
+    return monthly_sales_recompute(
+        month=date.fromisoformat(f"{period.month}-01"), now=now, frozen=snapshot, closed_at=period.closed_at
+    )
 
 
 def period_reopen(*, month: date, username: str, reason: str, now: datetime | None = None) -> PayrollPeriod:
@@ -129,8 +141,7 @@ def period_reopen(*, month: date, username: str, reason: str, now: datetime | No
     PeriodTransition.objects.create(
         period=period, action=PeriodTransition.Action.REOPEN, username=username, at=now, reason=reason
     )
-    MonthlySales.objects.filter(month=period.month).update(closed=False, closed_at=None)
-    monthly_sales_recompute(month=month, now=now)
+    monthly_sales_recompute(month=month, now=now)  # follows REGOS again, no longer marked closed
     period.refresh_from_db()
     return period
 
@@ -163,6 +174,7 @@ def adjustments_detect(*, month: date, now: datetime | None = None) -> int:
     if period.snapshot_at is None:
         period_snapshot_take(period=period, now=now)
         return 0
+    monthly_sales_freeze(period=period, now=now)
     zero = [ZERO] * 5 + [0]
     truth = {
         _Key(branch_id, employee_key): (employee_id, list(figures))
@@ -245,4 +257,5 @@ __all__ = [
     "period_get_or_create",
     "period_reopen",
     "period_snapshot_take",
+    "monthly_sales_freeze",
 ]

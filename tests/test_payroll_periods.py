@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from payroll import selectors as payroll_selectors
 from payroll import services
@@ -164,8 +164,25 @@ def test_readiness_lists_unmapped_quarantined_failed_runs_and_negative_totals(da
     dataset.add_cheque(uuid="c-big-ret", date=at(D2, 18), session="s-nav-2", amount=d("100000.00"),
                        is_return=True, seller_id=DILNOZA, cashier_id=DILNOZA)
     sync()
-    negative = [item for item in payroll_selectors.period_readiness(month=NOVEMBER) if item.code == "negative"]
-    assert [item.message for item in negative] == ["Karimova Dilnoza: net total of the month is -32999.50 UZS."]
+    with translation.override("uz"):
+        negative = [item for item in payroll_selectors.period_readiness(month=NOVEMBER) if item.code == "negative"]
+    assert [item.message for item in negative] == ["Karimova Dilnoza: oylik sof jami -32999.50 so'm."]
     assert f"employee={dilnoza.pk}" in negative[0].url
     # Nothing in December: December is ready.
     assert payroll_selectors.period_readiness(month=date(2026, 12, 1)) == []
+
+
+def test_a_recompute_that_raced_the_close_is_undone_by_the_next_totals_step(dataset, navoiy, aziz) -> None:  # type: ignore[no-untyped-def]
+    sync()
+    services.period_close(month=NOVEMBER, username="buxgalter", problems=[], confirmed=True)
+    dataset.add_cheque(uuid="c-late-ret", date=at(D2, 16), session="s-nav-2", amount=d("40000.00"),
+                       is_return=True, seller_id=AZIZ, cashier_id=DILNOZA)
+    sync()
+    # A sync that read "open" just before the close rewrites the month from history…
+    history.monthly_sales_recompute(month=NOVEMBER)
+    assert node_month(aziz, navoiy).retail_returns == d("55000.00")
+    # …and the next totals step puts the paid figures back, marked closed, and records nothing twice.
+    history.totals_recompute()
+    ms = node_month(aziz, navoiy)
+    assert figures(ms) == AZIZ_NAVOIY and ms.closed
+    assert PayrollAdjustment.objects.count() == 1

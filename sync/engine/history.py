@@ -375,16 +375,24 @@ def month_figures(*, month: date) -> dict[tuple[str, str], list]:
     return wanted
 
 
-def monthly_sales_recompute(*, month: date, now: datetime | None = None) -> int:
+def monthly_sales_recompute(
+    *, month: date, now: datetime | None = None, frozen: dict[tuple[str, str], list] | None = None,
+    closed_at: datetime | None = None,
+) -> int:
     """Make the ``monthlysales`` rows of ``month`` equal to the sums of its history rows; rows changed.
 
     Every row of the month gets ``computedAt`` = ``now``, changed or not: it is the mark
     ``months_to_recompute`` measures later history changes against.
+
+    ``frozen``/``closed_at``: a closed month (payroll.services) — the rows are made equal to these
+    figures (its snapshot, as ``month_figures`` gives them) and marked closed instead; rows already
+    equal are left as they are, ``computedAt`` included.
     """
     now = now or timezone.now()
     label = month_label(month)
-    wanted = month_figures(month=month)
-    fields = ("employee_id", *AMOUNT_FIELDS, "cheque_count")
+    wanted = month_figures(month=month) if frozen is None else frozen
+    closed = (closed_at is not None, closed_at)
+    fields = ("employee_id", *AMOUNT_FIELDS, "cheque_count", "closed", "closed_at")
     existing = {
         (values[1], values[2]): (values[0], tuple(values[3:]))
         for values in MonthlySales.objects.filter(month=label).values_list("id", "branch_id", "employee_key", *fields)
@@ -392,13 +400,14 @@ def monthly_sales_recompute(*, month: date, now: datetime | None = None) -> int:
     to_delete = [pk for key, (pk, _) in existing.items() if key not in wanted]
     to_update: list[MonthlySales] = []
     to_insert: list[MonthlySales] = []
-    for (branch_id, employee_key), values in wanted.items():
+    for (branch_id, employee_key), figures in wanted.items():
+        values = (*figures, *closed)
         data = dict(zip(fields, values, strict=True))
         if (branch_id, employee_key) not in existing:
             to_insert.append(MonthlySales(
                 month=label, branch_id=branch_id, employee_key=employee_key, computed_at=now, **data
             ))
-        elif existing[(branch_id, employee_key)][1] != tuple(values):
+        elif existing[(branch_id, employee_key)][1] != values:
             to_update.append(MonthlySales(id=existing[(branch_id, employee_key)][0], computed_at=now, **data))
     if to_delete:
         MonthlySales.objects.filter(id__in=to_delete).delete()
@@ -406,7 +415,8 @@ def monthly_sales_recompute(*, month: date, now: datetime | None = None) -> int:
         MonthlySales.objects.bulk_update(to_update, [*fields, "computed_at"], batch_size=500)
     if to_insert:
         MonthlySales.objects.bulk_create(to_insert, batch_size=500)
-    MonthlySales.objects.filter(month=label).exclude(computed_at=now).update(computed_at=now)
+    if frozen is None:
+        MonthlySales.objects.filter(month=label).exclude(computed_at=now).update(computed_at=now)
     return len(to_delete) + len(to_update) + len(to_insert)
 
 
