@@ -412,7 +412,9 @@ def monthly_sales_recompute(
     if to_delete:
         MonthlySales.objects.filter(id__in=to_delete).delete()
     if to_update:
-        MonthlySales.objects.bulk_update(to_update, [*fields, "computed_at"], batch_size=500)
+        # Not employee_id: the row's key (employee_key) fixes it, and bulk_update's CASE expression
+        # stores an ObjectId reference as a string on MongoDB, which the Node side cannot join on.
+        MonthlySales.objects.bulk_update(to_update, [*fields[1:], "computed_at"], batch_size=500)
     if to_insert:
         MonthlySales.objects.bulk_create(to_insert, batch_size=500)
     if frozen is None:
