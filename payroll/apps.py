@@ -11,7 +11,9 @@ ROLE_APPS = ("payroll", "sync", "django_q", "auth", "admin")
 ADMIN_ALL_OF = ("payroll", "sync", "django_q")
 ADMIN_AUTH_MODELS = ("user", "group")
 ACCOUNTANT_VIEW_OF = ("payroll", "sync")
-ACCOUNTANT_EXTRA = (("payroll", "view_reports"), ("payroll", "export_sales"))
+ACCOUNTANT_EXTRA = (
+    ("payroll", "view_reports"), ("payroll", "export_sales"), ("payroll", "close_payrollperiod"),
+)
 
 
 def ensure_role_groups(*, apps, using: str, create_permissions_first: bool = True) -> None:  # type: ignore[no-untyped-def]
@@ -19,7 +21,8 @@ def ensure_role_groups(*, apps, using: str, create_permissions_first: bool = Tru
 
     Admins: every permission of payroll, sync and django_q, plus managing users and groups.
     Accountants: only ``view_*`` of payroll and sync models (history, facts, mappings, runs) plus
-    ``payroll.view_reports`` and ``payroll.export_sales`` — no add/change/delete, no ``sync.run_sync``.
+    ``payroll.view_reports``, ``payroll.export_sales`` and ``payroll.close_payrollperiod`` ("close payroll
+    period") — no add/change/delete, no ``sync.run_sync``.
 
     Grants are only ever added, never revoked: permissions of models added later are picked up at
     the next migrate, and nothing an admin granted by hand is taken away on deploy.

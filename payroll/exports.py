@@ -30,7 +30,15 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from payroll.models import UNASSIGNED
-from payroll.selectors import EXPORT_COLUMNS, ExportRow, Figures, MonthlySummary, UnassignedUsers
+from payroll.selectors import (
+    EXPORT_COLUMNS,
+    AdjustmentLine,
+    ExportRow,
+    Figures,
+    MonthlySummary,
+    PeriodRegister,
+    UnassignedUsers,
+)
 
 CSV_HEADER = ",".join(EXPORT_COLUMNS)
 CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
@@ -324,6 +332,60 @@ def summary_reports(summary: MonthlySummary, *, unassigned: UnassignedUsers) -> 
         totals=[_("Total"), None, *_figure_cells(summary.total), None],
     )
     return {"employees": employees, "branches": branches, "breakdown": breakdown}
+
+
+def _adjustment_table(title: str, lines: list[AdjustmentLine]) -> ReportTable:
+    total = sum((line.figures for line in lines), Figures())
+    return ReportTable(
+        title=title,
+        headers=[_("Month"), _("Carried to"), _("Employee"), _("Branch"), *_figure_headers(), _("Found"),
+                 _("Documents")],
+        widths=[DATE_WIDTH, DATE_WIDTH, TEXT_WIDTH, TEXT_WIDTH, *FIGURE_WIDTHS, TEXT_WIDTH, TEXT_WIDTH],
+        rows=[
+            [line.month, line.carried_to, safe_text(line.employee_name) or _("(unassigned)"),
+             safe_text(line.branch_name), *_figure_cells(line.figures),
+             formats.date_format(line.found_at, "SHORT_DATETIME_FORMAT"),
+             safe_text(", ".join(str(doc.get("code") or doc.get("regosId")) for doc in line.documents))]
+            for line in lines
+        ],
+        totals=[_("Total"), None, None, None, *_figure_cells(total), None, None],
+    )
+
+
+def period_register_reports(register: PeriodRegister) -> list[ReportTable]:
+    """A month's payroll register as XLSX sheets: the period (status, close date), per employee, per
+    branch, the changes found after the close, and other months' changes carried into this one."""
+    period = register.period
+    closed = period is not None and period.is_closed
+    status = period.get_status_display() if period is not None else _("open")
+    info = ReportTable(
+        title=_("Period"),
+        headers=[_("Month"), _("Status"), _("Closed at"), _("Closed by")],
+        widths=[DATE_WIDTH, TEXT_WIDTH, TEXT_WIDTH, TEXT_WIDTH],
+        rows=[[f"{register.month:%Y-%m}", str(status),
+               formats.date_format(period.closed_at, "SHORT_DATETIME_FORMAT") if closed else "",
+               safe_text(period.closed_by) if closed else ""]],
+        totals=[],
+    )
+    employees = ReportTable(
+        title=_("Per employee"),
+        headers=[_("Employee"), *_figure_headers()],
+        widths=[TEXT_WIDTH, *FIGURE_WIDTHS],
+        rows=[[safe_text(line.name) or _("(unassigned)"), *_figure_cells(line.figures)] for line in register.employees],
+        totals=[_("Total"), *_figure_cells(register.total)],
+    )
+    branches = ReportTable(
+        title=_("Per branch"),
+        headers=[_("Branch"), *_figure_headers()],
+        widths=[TEXT_WIDTH, *FIGURE_WIDTHS],
+        rows=[[safe_text(line.name), *_figure_cells(line.figures)] for line in register.branches],
+        totals=[_("Total"), *_figure_cells(register.total)],
+    )
+    return [
+        info, employees, branches,
+        _adjustment_table(_("Changes after close"), register.adjustments),
+        _adjustment_table(_("Carried into this month"), register.carried_in),
+    ]
 
 
 # Apostrophe look-alikes of Uzbek Latin (Gʻijduvon, G'ijduvon) vanish from a file name: "gijduvon".

@@ -177,3 +177,37 @@ class SummaryExportForm(MonthForm):
 
     def clean_table(self) -> str:
         return self.cleaned_data.get("table") or SUMMARY_TABLES[0]
+
+
+class ClosePeriodForm(forms.Form):
+    """Closing a month: a month with problems needs the explicit confirmation (it is recorded)."""
+
+    confirm = forms.BooleanField(
+        label=_("I have read the list above and close the month anyway."), required=False
+    )
+    note = forms.CharField(label=_("Note (optional)"), required=False, max_length=1000,
+                           widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args, problems: int = 0, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.problems = problems
+        if not problems:
+            del self.fields["confirm"]
+
+    def clean_confirm(self) -> bool:
+        confirmed = bool(self.cleaned_data.get("confirm"))
+        if self.problems and not confirmed:
+            raise forms.ValidationError(
+                _("The month is not ready: confirm that you close it anyway."), code="confirm"
+            )
+        return confirmed
+
+
+class ReopenPeriodForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), max_length=1000, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError(_("Say why the month is reopened."), code="required")
+        return reason

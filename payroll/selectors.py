@@ -648,3 +648,242 @@ def _sorted_rows(
     # employee_key breaks ties between namesakes so that two exports are byte-identical.
     for _key, row in sorted(buffered, key=lambda item: item[0]):
         yield row
+
+
+# --------------------------------------------------------------------------- payroll periods
+
+
+@dataclass(frozen=True)
+class ReadinessItem:
+    """One reason a month is not ready to close, with where to fix it."""
+
+    code: str
+    message: str
+    url: str = ""
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _url(name: str, query: str = "", args: list[object] | None = None) -> str:
+    from django.urls import NoReverseMatch, reverse
+
+    try:
+        url = reverse(name, args=args)
+    except NoReverseMatch:  # that page is not mounted in this build
+        return ""
+    return f"{url}?{query}" if query else url
+
+
+def readiness_unmapped(*, first_day: date, last_day: date) -> list[ReadinessItem]:
+    from django.utils.translation import gettext as _
+
+    from sync.selectors import mapping_backlog
+
+    backlog = mapping_backlog(first_day=first_day, last_day=last_day)
+    if not backlog.documents:
+        return []
+    return [ReadinessItem("unmapped", _(
+        "%(documents)s documents of this month (net %(amount)s UZS) wait for a branch or employee mapping."
+    ) % {"documents": backlog.documents, "amount": backlog.amount}, _url("sync_panel:unmapped"))]
+
+
+def readiness_incomplete_days(*, first_day: date, last_day: date) -> list[ReadinessItem]:
+    from django.utils.translation import gettext as _
+
+    from sync.models import HistoryDay
+
+    items = []
+    quarantined = incomplete_days(date_from=first_day, date_to=last_day)
+    for day, count in quarantined.items():
+        items.append(ReadinessItem("quarantined", _(
+            "%(day)s: %(count)s quarantined documents are not counted."
+        ) % {"day": day.isoformat(), "count": count}, _url(
+            "admin:sync_quarantineddocument_changelist", f"business_date__exact={day.isoformat()}"
+        )))
+    rebuilding = HistoryDay.objects.filter(
+        state=HistoryDay.State.REBUILDING, date__gte=first_day, date__lte=last_day
+    ).order_by("date").values_list("date", flat=True)
+    for day in rebuilding:
+        items.append(ReadinessItem("incomplete", _(
+            "%(day)s: the history of this day is half-written; sync the day again."
+        ) % {"day": day.isoformat()}, _url("sync_panel:sync_now")))
+    return items
+
+
+def readiness_failed_runs(*, first_day: date, last_day: date) -> list[ReadinessItem]:
+    """Failed or partial runs over the month that no later successful run covered again."""
+    from django.utils.translation import gettext as _
+
+    from sync.models import SyncRun
+
+    runs = SyncRun.objects.filter(date_from__lte=last_day, date_to__gte=first_day)
+    succeeded = list(runs.filter(status=SyncRun.Status.SUCCEEDED).values_list("date_from", "date_to", "created_at"))
+    items = []
+    for run in runs.filter(status__in=(SyncRun.Status.FAILED, SyncRun.Status.PARTIAL)).order_by("created_at"):
+        if any(f <= run.date_from and t >= run.date_to and at > run.created_at for f, t, at in succeeded):
+            continue
+        items.append(ReadinessItem("failed_run", _(
+            "A sync of %(first)s – %(last)s ended %(status)s."
+        ) % {"first": run.date_from.isoformat(), "last": run.date_to.isoformat(), "status": run.get_status_display()},
+            _url("sync_panel:run", args=[run.id])))
+    return items
+
+
+def readiness_negative_totals(*, first_day: date, last_day: date) -> list[ReadinessItem]:
+    """Employees whose net total over the month (all branches) is below zero."""
+    from django.utils.translation import gettext as _
+
+    sums: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for employee_id, total in DailySalesHistory.objects.filter(
+        date__gte=first_day, date__lte=last_day, employee__isnull=False
+    ).values_list("employee_id", "total_sales"):
+        sums[employee_id] += total
+    negative = {pk: total for pk, total in sums.items() if total < 0}
+    names = _employee_names(negative)
+    query = f"date_from={first_day.isoformat()}&date_to={last_day.isoformat()}"
+    return [
+        ReadinessItem("negative", _("%(employee)s: net total of the month is %(amount)s UZS.") % {
+            "employee": names.get(pk, pk), "amount": total,
+        }, _url("reports:history", f"{query}&employee={pk}"))
+        for pk, total in sorted(negative.items(), key=lambda item: names.get(item[0], item[0]))
+    ]
+
+
+def readiness_unreconciled(*, first_day: date, last_day: date) -> list[ReadinessItem]:
+    """Registers/stocks whose figures differ from REGOS's own reports, or a month never reconciled."""
+    from sync.selectors import reconciliation_problems
+
+    return [
+        ReadinessItem("unreconciled", problem.reason, _url("sync_panel:reconciliation_run", args=[problem.run_id])
+                      if problem.run_id else _url("sync_panel:reconciliation"))
+        for problem in reconciliation_problems(first_day=first_day, last_day=last_day)
+    ]
+
+
+# What is checked before a month is closed, in this order; one more check is one more line.
+READINESS_CHECKS = [
+    readiness_unmapped,
+    readiness_incomplete_days,
+    readiness_failed_runs,
+    readiness_unreconciled,
+    readiness_negative_totals,
+]
+
+
+def period_readiness(*, month: date) -> list[ReadinessItem]:
+    first_day, last_day = month_bounds(month)
+    return [item for check in READINESS_CHECKS for item in check(first_day=first_day, last_day=last_day)]
+
+
+@dataclass(frozen=True)
+class RegisterLine:
+    name: str  # employee or branch name ("" = unassigned)
+    figures: Figures
+    branch_name: str = ""
+
+
+@dataclass(frozen=True)
+class AdjustmentLine:
+    month: str
+    carried_to: str
+    employee_name: str  # "" = unassigned
+    branch_name: str
+    figures: Figures
+    found_at: Any
+    documents: list
+
+
+@dataclass(frozen=True)
+class PeriodRegister:
+    """A month's payroll register: the snapshot of a closed month (the figures paid), or the live
+    figures of an open one; plus the changes found after its close and those carried into it."""
+
+    month: date
+    period: Any  # PayrollPeriod | None
+    employees: list[RegisterLine]
+    branches: list[RegisterLine]
+    total: Figures
+    adjustments: list[AdjustmentLine]  # found after this month was closed
+    carried_in: list[AdjustmentLine]  # other months' changes, paid or clawed back in this month
+
+
+def _figures_of(row: Any) -> Figures:
+    return Figures.from_values(vars(row) if not isinstance(row, Mapping) else row)
+
+
+def adjustment_lines(*, month: str | None = None, carried_to: str | None = None) -> list[AdjustmentLine]:
+    from payroll.models import PayrollAdjustment
+
+    rows = PayrollAdjustment.objects.all().order_by("month", "found_at", "sequence")
+    if month:
+        rows = rows.filter(month=month)
+    if carried_to:
+        rows = rows.filter(carried_to=carried_to)
+    rows_list = list(rows)
+    branches = _branch_names({r.branch_id for r in rows_list})
+    employees = _employee_names({r.employee_id for r in rows_list if r.employee_id})
+    return [
+        AdjustmentLine(
+            month=r.month, carried_to=r.carried_to,
+            employee_name=employees.get(r.employee_id, "") if r.employee_id else "",
+            branch_name=branches.get(r.branch_id, r.branch_id), figures=_figures_of(r),
+            found_at=r.found_at, documents=list(r.documents or []),
+        )
+        for r in rows_list
+    ]
+
+
+def period_register(*, month: date) -> PeriodRegister:
+    from payroll.models import PayrollPeriod, PeriodSnapshot
+    from sync.engine.history import month_figures, month_label
+
+    label = month_label(month)
+    period = PayrollPeriod.objects.filter(month=label).first()
+    cells: list[tuple[str, str | None, Figures]] = []
+    if period is not None and period.is_closed:
+        for row in PeriodSnapshot.objects.filter(month=label, closing=period.closing):
+            cells.append((row.branch_id, row.employee_id, _figures_of(row)))
+    else:
+        for (branch_id, _key), (employee_id, *values) in month_figures(month=month).items():
+            cells.append((branch_id, employee_id, Figures(*values)))
+    branch_names = _branch_names({branch_id for branch_id, _e, _f in cells})
+    employee_names = _employee_names({employee_id for _b, employee_id, _f in cells if employee_id})
+    per_employee: dict[str, Figures] = defaultdict(Figures)
+    per_branch: dict[str, Figures] = defaultdict(Figures)
+    total = Figures()
+    for branch_id, employee_id, figures in cells:
+        per_employee[employee_names.get(employee_id, "") if employee_id else ""] += figures
+        per_branch[branch_names.get(branch_id, branch_id)] += figures
+        total += figures
+    # Unassigned ("") last, then by name.
+    return PeriodRegister(
+        month=month, period=period,
+        employees=[RegisterLine(name, f) for name, f in sorted(per_employee.items(), key=lambda i: (not i[0], i[0]))],
+        branches=[RegisterLine(name, f) for name, f in sorted(per_branch.items())],
+        total=total,
+        adjustments=adjustment_lines(month=label),
+        carried_in=adjustment_lines(carried_to=label),
+    )
+
+
+@dataclass(frozen=True)
+class PeriodLine:
+    month: date
+    period: Any  # PayrollPeriod | None: never closed
+
+
+def periods_overview() -> list[PeriodLine]:
+    """Every month with totals or a period, newest first, plus this month and the previous one."""
+    from payroll.dates import add_months, today
+    from payroll.models import MonthlySales, PayrollPeriod
+
+    this_month = today().replace(day=1)
+    labels = {f"{this_month:%Y-%m}", f"{add_months(this_month, -1):%Y-%m}"}
+    labels.update(MonthlySales.objects.values_list("month", flat=True).distinct())
+    periods = {p.month: p for p in PayrollPeriod.objects.all()}
+    labels.update(periods)
+    return [
+        PeriodLine(month=date.fromisoformat(f"{label}-01"), period=periods.get(label))
+        for label in sorted(labels, reverse=True)
+    ]

@@ -35,6 +35,11 @@ urlpatterns = [
     path("summary/", views.summary, name="summary"),
     path("summary/export.csv", views.summary_export, {"fmt": "csv"}, name="summary_export_csv"),
     path("summary/export.xlsx", views.summary_export, {"fmt": "xlsx"}, name="summary_export_xlsx"),
+    path("periods/", views.periods, name="periods"),
+    path("periods/changes/", views.period_changes, name="period_changes"),
+    path("periods/<str:month>/close/", views.period_close, name="period_close"),
+    path("periods/<str:month>/reopen/", views.period_reopen, name="period_reopen"),
+    path("periods/<str:month>/register.xlsx", views.period_export, name="period_export"),
     # The machine format of export_sales over HTTP (fixed: other programs read it).
     path("export.csv", views.export, {"fmt": "csv"}, name="export_csv"),
     path("export.xlsx", views.export, {"fmt": "xlsx"}, name="export_xlsx"),

@@ -12,20 +12,20 @@ from collections.abc import Callable
 from datetime import date
 from functools import wraps
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 
-from payroll import dates, presenters, selectors
+from payroll import dates, presenters, selectors, services
 from payroll.exports import (
     CSV_CONTENT_TYPE,
     XLSX_CONTENT_TYPE,
@@ -33,6 +33,7 @@ from payroll.exports import (
     csv_lines,
     export_filename,
     history_report,
+    period_register_reports,
     report_csv_chunks,
     report_filename,
     summary_reports,
@@ -40,8 +41,15 @@ from payroll.exports import (
     write_xlsx,
 )
 from payroll.fields import is_object_id
-from payroll.forms import SUMMARY_TABLES, HistoryFilterForm, MonthForm, SummaryExportForm
-from payroll.models import UNASSIGNED, Branch, DailySalesHistory, Employee
+from payroll.forms import (
+    SUMMARY_TABLES,
+    ClosePeriodForm,
+    HistoryFilterForm,
+    MonthForm,
+    ReopenPeriodForm,
+    SummaryExportForm,
+)
+from payroll.models import UNASSIGNED, Branch, DailySalesHistory, Employee, PayrollPeriod, PeriodTransition
 
 ROWS_PER_PAGE = 50
 VIEW_REPORTS = "payroll.view_reports"
@@ -341,3 +349,120 @@ def summary_export(request: HttpRequest, fmt: str) -> HttpResponse:
                                                                       extension=fmt))
     return _report_response(list(tables.values()), fmt, report_filename("sales-summary", f"{month:%Y-%m}",
                                                                           extension=fmt))
+
+
+# --------------------------------------------------------------------------- payroll periods
+
+CLOSE_PERIOD = "payroll.close_payrollperiod"
+
+
+def _month(month: str) -> date:
+    """``YYYY-MM`` of the URL → its first day; anything else is a 404."""
+    try:
+        first = date.fromisoformat(f"{month}-01")
+    except ValueError:
+        raise Http404("bad month")
+    if len(month) != 7 or not dates.supported(first):
+        raise Http404("bad month")
+    return first
+
+
+def _period_status(period: PayrollPeriod | None) -> str:
+    if period is None:  # never closed: open
+        return str(PayrollPeriod.Status(PayrollPeriod.Status.OPEN).label)
+    return period.get_status_display()
+
+
+@require_GET
+@permission_required(VIEW_REPORTS)
+def periods(request: HttpRequest) -> HttpResponse:
+    can_close = request.user.has_perm(CLOSE_PERIOD)
+    lines = [
+        {
+            "label": f"{line.month:%Y-%m}",
+            "month": line.month,
+            "period": line.period,
+            "status": _period_status(line.period),
+            "closed": bool(line.period and line.period.is_closed),
+        }
+        for line in selectors.periods_overview()
+    ]
+    context = _page_context(
+        request, _("Payroll periods"), lines=lines, can_close=can_close,
+        can_export=request.user.has_perm(EXPORT_SALES),
+        transitions=PeriodTransition.objects.select_related("period")[:20],
+    )
+    return render(request, "payroll/periods.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(CLOSE_PERIOD)
+def period_close(request: HttpRequest, month: str) -> HttpResponse:
+    first = _month(month)
+    period = PayrollPeriod.objects.filter(month=month).first()
+    if period is not None and period.is_closed:
+        messages.info(request, _("%(month)s is already closed.") % {"month": month})
+        return redirect("reports:periods")
+    problems = selectors.period_readiness(month=first)
+    form = ClosePeriodForm(request.POST or None, problems=len(problems))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.period_close(
+                month=first, username=request.user.get_username(), problems=[str(p) for p in problems],
+                confirmed=bool(form.cleaned_data.get("confirm")), note=form.cleaned_data["note"],
+            )
+        except services.PeriodError:
+            messages.error(request, _("The period changed meanwhile; nothing was done. Check it and try again."))
+        else:
+            messages.success(request, _("%(month)s is closed.") % {"month": month})
+        return redirect("reports:periods")
+    register = selectors.period_register(month=first)
+    context = _page_context(
+        request, _("Close %(month)s") % {"month": month},
+        month=month, problems=problems, form=form, register=register,
+    )
+    return render(request, "payroll/period_close.html", context, status=400 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(CLOSE_PERIOD)
+def period_reopen(request: HttpRequest, month: str) -> HttpResponse:
+    _month(month)
+    period = PayrollPeriod.objects.filter(month=month).first()
+    if period is None or not period.is_closed:
+        messages.info(request, _("%(month)s is not closed.") % {"month": month})
+        return redirect("reports:periods")
+    form = ReopenPeriodForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.period_reopen(
+                month=_month(month), username=request.user.get_username(), reason=form.cleaned_data["reason"]
+            )
+        except services.PeriodError:
+            messages.error(request, _("The period changed meanwhile; nothing was done. Check it and try again."))
+        else:
+            messages.success(request, _("%(month)s is open again.") % {"month": month})
+        return redirect("reports:periods")
+    context = _page_context(request, _("Reopen %(month)s") % {"month": month}, month=month, period=period, form=form)
+    return render(request, "payroll/period_reopen.html", context, status=400 if form.errors else 200)
+
+
+@require_GET
+@permission_required(VIEW_REPORTS)
+def period_changes(request: HttpRequest) -> HttpResponse:
+    month = request.GET.get("month") or ""
+    if month:
+        _month(month)
+    context = _page_context(
+        request, _("Changes after close"), month=month,
+        adjustments=selectors.adjustment_lines(month=month or None),
+    )
+    return render(request, "payroll/period_changes.html", context)
+
+
+@require_GET
+@permission_required(EXPORT_SALES)
+def period_export(request: HttpRequest, month: str) -> HttpResponse:
+    register = selectors.period_register(month=_month(month))
+    return _report_response(period_register_reports(register), "xlsx",
+                            report_filename("payroll-register", month, extension="xlsx"))

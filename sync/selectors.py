@@ -219,13 +219,14 @@ def unmapped_users() -> list[WaitingUser]:
     return sorted(waiting.values(), key=lambda w: (-w.amount, w.regos_id))
 
 
-def mapping_backlog() -> MappingBacklog:
+def mapping_backlog(*, first_day: date | None = None, last_day: date | None = None) -> MappingBacklog:
     """The documents that wait for a mapping (each once, whether its stock, its user or both are
     unmapped) and their net amount: why a first sync writes no (or only unassigned) history.
 
     Shown on the home page, so it avoids reading every fact: the documents are counted per (kind, users,
     stock) group in the database, and only the facts of unmapped stocks/users are read for the amount
     (Decimal in Python: SQLite sums decimals as floats). Once everything is mapped that read is empty.
+    ``first_day``/``last_day``: only the documents of those business days (a payroll month's readiness).
     """
     mode = settings.REGOS_ATTRIBUTION
     mapped_users = set(
@@ -248,7 +249,12 @@ def mapping_backlog() -> MappingBacklog:
     documents = 0
     stocks: set[int] = set()
     users: set[int] = set()
-    groups = SalesFact.objects.values("source_kind", "seller_id", "cashier_id", "attached_user_id", "stock_id")
+    facts = SalesFact.objects.all()
+    if first_day is not None:
+        facts = facts.filter(business_date__gte=first_day)
+    if last_day is not None:
+        facts = facts.filter(business_date__lte=last_day)
+    groups = facts.values("source_kind", "seller_id", "cashier_id", "attached_user_id", "stock_id")
     for row in groups.annotate(n=Count("id")).order_by():
         user_id = waits(row["source_kind"], row["seller_id"], row["cashier_id"], row["attached_user_id"],
                         row["stock_id"])
@@ -261,7 +267,7 @@ def mapping_backlog() -> MappingBacklog:
             users.add(user_id)
     amount = Decimal("0.00")
     if documents:
-        candidates = SalesFact.objects.filter(
+        candidates = facts.filter(
             Q(stock_id__in=stocks) | Q(seller_id__in=users) | Q(cashier_id__in=users)
             | Q(attached_user_id__in=users)
         ).values_list("source_kind", "seller_id", "cashier_id", "attached_user_id", "stock_id", "amount",

@@ -38,7 +38,12 @@ def test_accountants_can_only_view_and_export() -> None:
         "sync.view_sellermapping",
         "sync.view_mappingaudit",
     } <= perms
-    assert all(p.split(".")[1].startswith("view_") or p in {"payroll.export_sales"} for p in perms)
+    # Closing a payroll month is an accountant's act (issue 19); nothing else but viewing and exporting.
+    assert "payroll.close_payrollperiod" in perms
+    assert all(
+        p.split(".")[1].startswith("view_") or p in {"payroll.export_sales", "payroll.close_payrollperiod"}
+        for p in perms
+    )
     assert "sync.run_sync" not in perms
     assert {p.split(".")[0] for p in perms} == {"payroll", "sync"}
 

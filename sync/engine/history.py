@@ -356,15 +356,14 @@ def employee_totals_recompute() -> int:
     return len(changed)
 
 
-def monthly_sales_recompute(*, month: date, now: datetime | None = None) -> int:
-    """Make the ``monthlysales`` rows of ``month`` equal to the sums of its history rows; rows changed.
+def month_label(month: date) -> str:
+    return month.strftime("%Y-%m")
 
-    Every row of the month gets ``computedAt`` = ``now``, changed or not: it is the mark
-    ``months_to_recompute`` measures later history changes against.
-    """
-    now = now or timezone.now()
+
+def month_figures(*, month: date) -> dict[tuple[str, str], list]:
+    """{(branch id, employee key): [employee id, *AMOUNT_FIELDS, cheque_count]} summed from the history
+    of the month of ``month``: what REGOS says the month is now."""
     first, last = month_bounds(month)
-    label = first.strftime("%Y-%m")
     wanted: dict[tuple[str, str], list] = {}
     rows = DailySalesHistory.objects.filter(date__gte=first, date__lte=last).values_list(
         "branch_id", "employee_key", "employee_id", *AMOUNT_FIELDS, "cheque_count"
@@ -373,7 +372,27 @@ def monthly_sales_recompute(*, month: date, now: datetime | None = None) -> int:
         acc = wanted.setdefault((branch_id, employee_key), [employee_id, ZERO, ZERO, ZERO, ZERO, ZERO, 0])
         for position, value in enumerate(figures, start=1):
             acc[position] += value
-    fields = ("employee_id", *AMOUNT_FIELDS, "cheque_count")
+    return wanted
+
+
+def monthly_sales_recompute(
+    *, month: date, now: datetime | None = None, frozen: dict[tuple[str, str], list] | None = None,
+    closed_at: datetime | None = None,
+) -> int:
+    """Make the ``monthlysales`` rows of ``month`` equal to the sums of its history rows; rows changed.
+
+    Every row of the month gets ``computedAt`` = ``now``, changed or not: it is the mark
+    ``months_to_recompute`` measures later history changes against.
+
+    ``frozen``/``closed_at``: a closed month (payroll.services) — the rows are made equal to these
+    figures (its snapshot, as ``month_figures`` gives them) and marked closed instead; rows already
+    equal are left as they are, ``computedAt`` included.
+    """
+    now = now or timezone.now()
+    label = month_label(month)
+    wanted = month_figures(month=month) if frozen is None else frozen
+    closed = (closed_at is not None, closed_at)
+    fields = ("employee_id", *AMOUNT_FIELDS, "cheque_count", "closed", "closed_at")
     existing = {
         (values[1], values[2]): (values[0], tuple(values[3:]))
         for values in MonthlySales.objects.filter(month=label).values_list("id", "branch_id", "employee_key", *fields)
@@ -381,21 +400,25 @@ def monthly_sales_recompute(*, month: date, now: datetime | None = None) -> int:
     to_delete = [pk for key, (pk, _) in existing.items() if key not in wanted]
     to_update: list[MonthlySales] = []
     to_insert: list[MonthlySales] = []
-    for (branch_id, employee_key), values in wanted.items():
+    for (branch_id, employee_key), figures in wanted.items():
+        values = (*figures, *closed)
         data = dict(zip(fields, values, strict=True))
         if (branch_id, employee_key) not in existing:
             to_insert.append(MonthlySales(
                 month=label, branch_id=branch_id, employee_key=employee_key, computed_at=now, **data
             ))
-        elif existing[(branch_id, employee_key)][1] != tuple(values):
+        elif existing[(branch_id, employee_key)][1] != values:
             to_update.append(MonthlySales(id=existing[(branch_id, employee_key)][0], computed_at=now, **data))
     if to_delete:
         MonthlySales.objects.filter(id__in=to_delete).delete()
     if to_update:
-        MonthlySales.objects.bulk_update(to_update, [*fields, "computed_at"], batch_size=500)
+        # Not employee_id: the row's key (employee_key) fixes it, and bulk_update's CASE expression
+        # stores an ObjectId reference as a string on MongoDB, which the Node side cannot join on.
+        MonthlySales.objects.bulk_update(to_update, [*fields[1:], "computed_at"], batch_size=500)
     if to_insert:
         MonthlySales.objects.bulk_create(to_insert, batch_size=500)
-    MonthlySales.objects.filter(month=label).exclude(computed_at=now).update(computed_at=now)
+    if frozen is None:
+        MonthlySales.objects.filter(month=label).exclude(computed_at=now).update(computed_at=now)
     return len(to_delete) + len(to_update) + len(to_insert)
 
 
@@ -416,8 +439,16 @@ def totals_recompute() -> None:
     employee_totals_recompute()
     # One instant for the whole pass: history written while it runs is newer and is caught next time.
     now = timezone.now()
+    # Imported here: payroll.services builds on this module.
+    from payroll.services import adjustments_detect, closed_months
+
+    closed = closed_months()
     for month in sorted(months_to_recompute()):
-        monthly_sales_recompute(month=month, now=now)
+        if month_label(month) in closed:
+            # The paid figures of a closed month stay; what changed since is recorded as adjustments.
+            adjustments_detect(month=month, now=now)
+        else:
+            monthly_sales_recompute(month=month, now=now)
 
 
 def history_reaggregate_days(
