@@ -506,3 +506,38 @@ def test_node_created_documents_are_read_updated_by_id_and_keep_their_fields(on_
         assert connection.database["employees"].find_one({"_id": employee_id})["position"] == "x"
         assert connection.database["dailysaleshistories"].count_documents({"note": "own", "retailSales": 7}) == 1
         assert Branch.objects.filter(name="Node filiali").count() == 1
+
+
+def test_a_history_row_updated_by_a_resync_keeps_its_object_id_links(
+    navoiy: Branch, aziz: Employee, on_mongodb: bool
+) -> None:
+    """A day written, then re-written with another amount (the update path, not an insert): the stored
+    ``employeeId`` is still the employee's ObjectId — bulk_update's CASE would store it as a string."""
+    from sync.engine.documents import FactRow
+    from sync.engine.history import Mappings, history_day_rebuild
+    from sync.models import SellerMapping, StockMapping
+
+    StockMapping.objects.create(regos_stock_id=3, branch=navoiy)
+    SellerMapping.objects.create(regos_user_id=17, employee=aziz)
+    at = dt.datetime(2026, 11, 24, 10, 0, tzinfo=dt.UTC)
+
+    def cheque(amount: str) -> FactRow:
+        return FactRow(
+            source_kind="cheque", regos_id="c-1", code="1", business_date=DAY, occurred_at=at, stock_id=3,
+            session_uuid="s-1", operating_cash_id=7, seller_id=17, cashier_id=17, attached_user_id=None,
+            sale_type="retail", is_return=False, amount=Decimal(amount), doc_amount=Decimal(amount),
+            currency="UZS", exchange_rate=Decimal("1.000000"), status="Closed", last_update=None,
+        )
+
+    first = history_day_rebuild(day=DAY, mappings=Mappings.load(), facts=[cheque("1000.00")])
+    second = history_day_rebuild(day=DAY, mappings=Mappings.load(), facts=[cheque("2500.50")])
+    assert (first.inserted, second.updated) == (1, 1)
+    row = DailySalesHistory.objects.get(date=DAY)
+    assert (row.retail_sales, row.employee_id) == (Decimal("2500.50"), aziz.pk)
+    stored = raw_document(DailySalesHistory, row.pk)
+    if on_mongodb:
+        from bson import ObjectId
+
+        assert stored["employeeId"] == ObjectId(aziz.pk) and stored["branchId"] == ObjectId(navoiy.pk)
+    else:
+        assert (stored["employeeId"], stored["branchId"]) == (aziz.pk, navoiy.pk)

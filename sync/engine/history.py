@@ -35,6 +35,7 @@ from sync.models import HistoryDay, SalesFact, SellerMapping, StockMapping
 ZERO = Decimal("0.00")
 AMOUNT_FIELDS = ("retail_sales", "retail_returns", "wholesale_sales", "wholesale_returns", "total_sales")
 ROW_FIELDS = ("employee_id", *AMOUNT_FIELDS, "cheque_count")
+UPDATED_ROW_FIELDS = tuple(name for name in ROW_FIELDS if name != "employee_id")
 Kind = SalesFact.Kind
 
 
@@ -225,7 +226,9 @@ def history_day_rebuild(
         if to_delete:
             DailySalesHistory.objects.filter(id__in=to_delete).delete()
         if to_update:
-            DailySalesHistory.objects.bulk_update(to_update, [*ROW_FIELDS, "updated_at"], batch_size=500)
+            # Not employee_id: the row's key (employee_key) fixes it, and bulk_update's CASE expression
+            # stores an ObjectId reference as a string on MongoDB, which the Node side cannot join on.
+            DailySalesHistory.objects.bulk_update(to_update, [*UPDATED_ROW_FIELDS, "updated_at"], batch_size=500)
         if to_insert:
             DailySalesHistory.objects.bulk_create(to_insert, batch_size=500)
     return diff
