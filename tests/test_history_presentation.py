@@ -66,7 +66,7 @@ def test_count_and_day_texts() -> None:
     en, uzbek, russian = printer("en"), printer("uz"), printer("ru")
     assert (en.count(31), en.count(0), en.count(1234567)) == ("31", "0", "1,234,567")
     assert uzbek.count(1234567) == russian.count(1234567) == uz("1 234 567")
-    assert en.day(date(2026, 11, 3)) == "11/03/2026"
+    assert en.day(date(2026, 11, 3)) == "2026-11-03"
     assert uzbek.day(date(2026, 11, 3)) == russian.day(date(2026, 11, 3)) == "03.11.2026"
 
 
@@ -183,10 +183,10 @@ def test_chart_geometry_and_labels(november_sales) -> None:  # noqa: ANN001
     assert navoiy["points"].count("<circle") == 4
     assert (
         '<circle cx="380.0" cy="49.1" r="3" fill="#d9822b">'
-        "<title>Navoiy filiali — 11/02/2026: 4,200,000.50</title></circle>"
+        "<title>Navoiy filiali — 2026-11-02: 4,200,000.50</title></circle>"
     ) in navoiy["points"]
     # The apostrophe is escaped as the template's autoescape did it.
-    assert "<title>G&#x27;ijduvon filiali — 11/03/2026: 4,750,000.00</title>" in gijduvon["points"]
+    assert "<title>G&#x27;ijduvon filiali — 2026-11-03: 4,750,000.00</title>" in gijduvon["points"]
 
 
 def test_chart_points_escape_branch_names(db) -> None:  # noqa: ANN001

@@ -476,3 +476,46 @@ def test_makemessages_finds_no_new_or_stale_msgids(tmp_path: Path, settings, mon
         ]
         problems += [f"{language}: fuzzy after merge {e.msgid!r}" for e in extracted if "fuzzy" in e.flags]
     assert not problems, "run makemessages (see the module doc) and translate:\n" + "\n".join(problems)
+
+
+# --- (f) one date format per language; list titles that read right in Russian ----------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "day", "moment", "month_day"),
+    [
+        ("uz", "05.12.2026", "05.12.2026 09:07", "05.12"),
+        ("ru", "05.12.2026", "05.12.2026 09:07", "05.12"),
+        ("en", "2026-12-05", "2026-12-05 09:07", "12-05"),
+    ],
+)
+def test_one_date_format_per_language(language: str, day: str, moment: str, month_day: str) -> None:
+    from datetime import datetime
+
+    from django.utils.formats import date_format
+
+    when = datetime(2026, 12, 5, 9, 7)
+    with translation.override(language):
+        # The long names (admin lists) and the short ones (our pages) give the same text.
+        assert {date_format(when.date(), name) for name in ("DATE_FORMAT", "SHORT_DATE_FORMAT")} == {day}
+        assert {date_format(when, name) for name in ("DATETIME_FORMAT", "SHORT_DATETIME_FORMAT")} == {moment}
+        assert date_format(when.date(), "MONTH_DAY_FORMAT") == month_day  # chart axis, admin date hierarchy
+
+
+def test_validation_messages_write_dates_like_the_tables(client, admin_user) -> None:  # noqa: ANN001
+    client.force_login(admin_user)
+    client.cookies[django_settings.LANGUAGE_COOKIE_NAME] = "ru"
+    response = client.get("/reports/history/?date_from=1999-12-31")
+    assert response.status_code == 400  # a bad filter is a clear error, not a 500
+    text = html.unescape(response.content.decode())
+    assert "Введите дату от 01.01.2000 до 31.12.2100." in text
+
+
+def test_admin_list_titles_are_the_plural_name_not_a_wrongly_declined_sentence(client, admin_user) -> None:  # noqa: ANN001
+    client.force_login(admin_user)
+    ru = page_text(client, "/sync/syncrun/", "ru")
+    assert "<h1>Синхронизации</h1>" in ru and "Выберите" not in ru
+    users = page_text(client, "/auth/user/", "ru")
+    assert "<h1>Пользователи</h1>" in users and "Выберите" not in users
+    uz = page_text(client, "/auth/user/", "uz")
+    assert "<h1>Foydalanuvchilar</h1>" in uz
