@@ -519,3 +519,28 @@ def test_admin_list_titles_are_the_plural_name_not_a_wrongly_declined_sentence(c
     assert "<h1>Пользователи</h1>" in users and "Выберите" not in users
     uz = page_text(client, "/auth/user/", "uz")
     assert "<h1>Foydalanuvchilar</h1>" in uz
+
+
+def test_django_and_django_q_uzbek_never_shows_an_ascii_apostrophe() -> None:
+    """Django's own uz catalogs write Qo'shish, O'zgartirish…: every msgid they translate must come out
+    with ʻ/ʼ once our catalogs are merged in (locale_overrides re-spells them)."""
+    import django
+    import django_q
+
+    keys = set()
+    for root in (Path(django.__file__).parent, Path(django_q.__file__).parent):
+        for path in root.glob("**/locale/uz/LC_MESSAGES/django.po"):
+            keys |= {(e.msgctxt, e.msgid, e.msgid_plural) for e in parse_po(path)[1] if e.msgid}
+    current = third_party_msgids()  # their uz catalogs still carry msgids this Django no longer uses
+    keys = {key for key in keys if key[:2] in current}
+    assert len(keys) > 300
+    wrong = []
+    with translation.override("uz"):
+        for context, msgid, plural in keys:
+            if plural is not None:
+                text = translation.npgettext(context, msgid, plural, 2) if context else translation.ngettext(msgid, plural, 2)
+            else:
+                text = translation.pgettext(context, msgid) if context else translation.gettext(msgid)
+            if re.search("['\u2018\u2019`]", text) and text != msgid:
+                wrong.append(f"{msgid!r} -> {text!r}")
+    assert not wrong, "\n".join(sorted(wrong))
