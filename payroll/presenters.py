@@ -261,8 +261,13 @@ def history_chart(data: DailyTotals, printer: Printer) -> dict:
     gridlines = [{"y": y(tick), "label": printer.axis_label(tick)} for tick in ticks]
     label_every = max(1, -(-count // 16))  # at most 16 day labels under the axis
     # The first and last labels sit on the plot's edges: anchored inwards so that neither is clipped.
+    def anchor(i: int) -> str:
+        if count > 1 and i in (0, count - 1):
+            return "start" if i == 0 else "end"
+        return "middle"
+
     day_labels = [
-        {"x": xs[i], "day": day, "anchor": "end" if i == count - 1 and count > 1 else "start" if i == 0 and count > 1 else "middle"}
+        {"x": xs[i], "day": day, "anchor": anchor(i)}
         for i, day in enumerate(data.days) if i % label_every == 0 or i == count - 1
     ]
     series = []

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ast
 import gettext
-import importlib.util
 import html
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -538,7 +538,8 @@ def test_django_and_django_q_uzbek_never_shows_an_ascii_apostrophe() -> None:
     with translation.override("uz"):
         for context, msgid, plural in keys:
             if plural is not None:
-                text = translation.npgettext(context, msgid, plural, 2) if context else translation.ngettext(msgid, plural, 2)
+                text = (translation.npgettext(context, msgid, plural, 2) if context
+                        else translation.ngettext(msgid, plural, 2))
             else:
                 text = translation.pgettext(context, msgid) if context else translation.gettext(msgid)
             if re.search("['\u2018\u2019`]", text) and text != msgid:
