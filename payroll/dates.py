@@ -89,3 +89,10 @@ def payroll_month(day: date | None = None) -> date:
     if day.day < LAST_MONTH_BEFORE_DAY:
         return add_months(day.replace(day=1), -1)
     return day.replace(day=1)
+
+
+def shown(day: date) -> str:
+    """``day`` as the reader's language writes dates (regos_admin/formats): for messages, like the tables."""
+    from django.utils.formats import date_format
+
+    return date_format(day, "SHORT_DATE_FORMAT")

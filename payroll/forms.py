@@ -36,7 +36,7 @@ class BusinessDateField(forms.DateField):
         if value is not None and not dates.supported(value):
             raise forms.ValidationError(
                 self.error_messages["out_of_range"], code="out_of_range",
-                params={"first": dates.FIRST_DAY.isoformat(), "last": dates.LAST_DAY.isoformat()},
+                params={"first": dates.shown(dates.FIRST_DAY), "last": dates.shown(dates.LAST_DAY)},
             )
 
 
@@ -84,7 +84,7 @@ class HistoryFilterForm(forms.Form):
         if last < first:
             raise forms.ValidationError(
                 _("The end date %(to)s is before the start date %(from)s."),
-                code="reversed", params={"from": first.isoformat(), "to": last.isoformat()},
+                code="reversed", params={"from": dates.shown(first), "to": dates.shown(last)},
             )
         if (last - first).days + 1 > MAX_RANGE_DAYS:
             raise forms.ValidationError(

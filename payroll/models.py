@@ -33,8 +33,8 @@ class Branch(models.Model):
         _("month of the totals"), null=True, blank=True, db_column="totalsMonth",
         help_text=_("First day of the month the month-to-date totals belong to."),
     )
-    created_at = models.DateTimeField(auto_now_add=True, db_column="createdAt")
-    updated_at = models.DateTimeField(auto_now=True, db_column="updatedAt")
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_column="createdAt")
+    updated_at = models.DateTimeField(_("updated"), auto_now=True, db_column="updatedAt")
 
     class Meta:
         db_table = "branches"
@@ -64,8 +64,8 @@ class Employee(models.Model):
         help_text=_("Net wholesale sales of the latest synced business day."),
     )
     sales_date = models.DateField(_("latest business day"), null=True, blank=True, db_column="salesDate")
-    created_at = models.DateTimeField(auto_now_add=True, db_column="createdAt")
-    updated_at = models.DateTimeField(auto_now=True, db_column="updatedAt")
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_column="createdAt")
+    updated_at = models.DateTimeField(_("updated"), auto_now=True, db_column="updatedAt")
 
     class Meta:
         db_table = "employees"
@@ -108,7 +108,7 @@ class DailySalesHistory(models.Model):
     wholesale_returns = MoneyField(_("wholesale returns"), db_column="wholesaleReturns", **MONEY)
     total_sales = MoneyField(_("net total"), db_column="totalSales", **MONEY)
     cheque_count = models.PositiveIntegerField(_("cheques"), default=0, db_column="chequeCount")
-    updated_at = models.DateTimeField(auto_now=True, db_column="updatedAt")
+    updated_at = models.DateTimeField(_("updated"), auto_now=True, db_column="updatedAt")
 
     objects = OwnHistoryManager()
 

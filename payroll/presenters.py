@@ -227,6 +227,18 @@ def nice_ceiling(value: Decimal) -> Decimal:
     return 10 * exponent
 
 
+def axis_ticks(low: Decimal, high: Decimal) -> list[Decimal]:
+    """Round y ticks (a 1, 2, 2.5 or 5 × 10ⁿ step) from at most ``low`` to at least ``high``, always with 0
+    among them: a chart with returns (negative days) gets a zero line and labels like −500 000, 0, 500 000."""
+    low, high = min(low, Decimal(0)), max(high, Decimal(0))
+    if high == low:
+        return [Decimal(0), Decimal(1)]
+    step = nice_ceiling((high - low) / 4)
+    first = (low / step).to_integral_value(rounding="ROUND_FLOOR")
+    last = (high / step).to_integral_value(rounding="ROUND_CEILING")
+    return [step * k for k in range(int(first), int(last) + 1)]
+
+
 def _n(value: float | Decimal) -> str:
     # Coordinates as plain strings: a template would localize a float into "96,5" in Uzbek/Russian.
     return f"{float(value):.1f}"
@@ -236,9 +248,9 @@ def history_chart(data: DailyTotals, printer: Printer) -> dict:
     """Geometry and labels of a line chart (one line per branch, a point per day) for _chart.svg.html."""
     plot_width = CHART_WIDTH - PLOT_LEFT - PLOT_RIGHT
     plot_height = CHART_HEIGHT - PLOT_TOP - PLOT_BOTTOM
-    top = nice_ceiling(data.peak)
-    bottom = -nice_ceiling(-data.trough) if data.trough < 0 else Decimal(0)
-    span = (top - bottom) or Decimal(1)
+    ticks = axis_ticks(data.trough, data.peak)
+    bottom, top = ticks[0], ticks[-1]
+    span = top - bottom
     count = len(data.days)
     xs = [_n(PLOT_LEFT + (plot_width / 2 if count == 1 else plot_width * i / (count - 1))) for i in range(count)]
     day_texts = [escape(printer.day(day)) for day in data.days]
@@ -246,11 +258,18 @@ def history_chart(data: DailyTotals, printer: Printer) -> dict:
     def y(value: Decimal) -> str:
         return _n(PLOT_TOP + float((top - value) / span) * plot_height)
 
-    gridlines = [
-        {"y": y(bottom + span * i / 4), "label": printer.axis_label(bottom + span * i / 4)} for i in range(5)
-    ]
+    gridlines = [{"y": y(tick), "label": printer.axis_label(tick)} for tick in ticks]
     label_every = max(1, -(-count // 16))  # at most 16 day labels under the axis
-    day_labels = [{"x": xs[i], "day": day} for i, day in enumerate(data.days) if i % label_every == 0]
+    # The first and last labels sit on the plot's edges: anchored inwards so that neither is clipped.
+    def anchor(i: int) -> str:
+        if count > 1 and i in (0, count - 1):
+            return "start" if i == 0 else "end"
+        return "middle"
+
+    day_labels = [
+        {"x": xs[i], "day": day, "anchor": anchor(i)}
+        for i, day in enumerate(data.days) if i % label_every == 0 or i == count - 1
+    ]
     series = []
     for n, line in enumerate(data.series):
         color = PALETTE[n % len(PALETTE)]

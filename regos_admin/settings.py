@@ -83,8 +83,12 @@ USE_TZ = True
 USE_I18N = True
 LANGUAGE_CODE = "uz"
 LANGUAGES = [("uz", _("Uzbek")), ("ru", _("Russian")), ("en", _("English"))]
-LOCALE_PATHS = [BASE_DIR / "locale"]
+# locale/ is ours (makemessages keeps it in step with the code); locale_overrides/ holds translations of
+# Django and django-q2 msgids whose own uz catalogs lack them. Both outrank the apps' catalogs.
+LOCALE_PATHS = [BASE_DIR / "locale", BASE_DIR / "locale_overrides"]
 USE_THOUSAND_SEPARATOR = True
+# One date format per language, used everywhere: regos_admin/formats/<lang>/formats.py.
+FORMAT_MODULE_PATH = "regos_admin.formats"
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -82,7 +82,7 @@ class SyncNowForm(forms.Form):
         if last < first:
             raise forms.ValidationError(
                 _("The end date %(to)s is before the start date %(from)s."),
-                code="reversed", params={"from": first.isoformat(), "to": last.isoformat()},
+                code="reversed", params={"from": dates.shown(first), "to": dates.shown(last)},
             )
         count = (last - first).days + 1
         limit = max_days()
@@ -95,7 +95,7 @@ class SyncNowForm(forms.Form):
         if last > today:
             raise forms.ValidationError(
                 _("The end date %(to)s is in the future (today in Tashkent is %(today)s)."),
-                code="future", params={"to": last.isoformat(), "today": today.isoformat()},
+                code="future", params={"to": dates.shown(last), "today": dates.shown(today)},
             )
         return data
 

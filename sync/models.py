@@ -46,8 +46,8 @@ class StockMapping(models.Model):
         ),
     )
     deleted_in_regos = models.BooleanField(_("deleted in REGOS"), default=False)
-    discovered_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    discovered_at = models.DateTimeField(_("discovered"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         ordering = ["regos_name"]
@@ -69,8 +69,8 @@ class SellerMapping(models.Model):
         related_name="seller_mappings",
         help_text=_("The employee whose sales this REGOS user (seller or cashier) is."),
     )
-    discovered_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    discovered_at = models.DateTimeField(_("discovered"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         ordering = ["full_name"]
@@ -319,8 +319,8 @@ class SalesFact(models.Model):
     sync_run = models.ForeignKey(
         SyncRun, verbose_name=_("last seen by"), null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     class Meta:
         ordering = ["occurred_at"]
@@ -395,7 +395,7 @@ class HistoryDay(models.Model):
     date = models.DateField(unique=True)
     state = models.CharField(max_length=12, choices=State.choices, default=State.CLEAN)
     synced_at = models.DateTimeField(null=True, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
     # Empty when unknown: the day is then always written in full by the next sync.
     source_digest = models.CharField(max_length=64, blank=True, default="")
     source_cheques = models.PositiveIntegerField(default=0)
@@ -450,7 +450,7 @@ class KeyValue(models.Model):
 
     key = models.CharField(primary_key=True, max_length=64)
     value = models.TextField(blank=True, default="")
-    updated_at = models.DateTimeField(auto_now=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     def __str__(self) -> str:
         return self.key

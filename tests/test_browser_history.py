@@ -142,9 +142,9 @@ def test_accountant_exports_the_monthly_summary(browser_page, accountant, novemb
     name, content = download(page, "a.regos-export-xlsx")
     assert name == "sales-summary_2026-11.xlsx"
     book = load_workbook(io.BytesIO(content))
-    assert book.sheetnames == ["Xodimlar bo'yicha", "Filiallar bo'yicha", "Xodim va filial bo'yicha"]
+    assert book.sheetnames == ["Xodimlar boʻyicha", "Filiallar boʻyicha", "Xodim va filial boʻyicha"]
     employees = list(book.worksheets[0].iter_rows(values_only=True))
-    assert employees[0][0] == "Xodim" and employees[0][-1] == "Savdo bo'lgan kunlar"
+    assert employees[0][0] == "Xodim" and employees[0][-1] == "Savdo boʻlgan kunlar"
     assert [row[0] for row in employees[1:]] == [
         "Karimova Dilnoza", "Rahimov Bobur", "Toshmatov Aziz", "(biriktirilmagan)", "Jami",
     ]
@@ -161,7 +161,7 @@ def test_accountant_exports_the_monthly_summary(browser_page, accountant, novemb
     assert content.startswith(BOM)
     assert content[len(BOM):].decode("utf-8").splitlines() == [
         "Filial;Chakana savdo;Chakana qaytarishlar;Ulgurji savdo;Ulgurji qaytarishlar;Sof jami;Cheklar;"
-        "Savdo bo'lgan kunlar",
+        "Savdo boʻlgan kunlar",
         "G'ijduvon filiali;650000,00;50000,00;5000000,00;250000,00;5350000,00;4;2",
         "Navoiy filiali;3600000,50;100000,00;2000000,00;300000,00;5200000,50;27;2",
         "Jami;4250000,50;150000,00;7000000,00;550000,00;10550000,50;31;",

@@ -66,7 +66,7 @@ def test_count_and_day_texts() -> None:
     en, uzbek, russian = printer("en"), printer("uz"), printer("ru")
     assert (en.count(31), en.count(0), en.count(1234567)) == ("31", "0", "1,234,567")
     assert uzbek.count(1234567) == russian.count(1234567) == uz("1 234 567")
-    assert en.day(date(2026, 11, 3)) == "11/03/2026"
+    assert en.day(date(2026, 11, 3)) == "2026-11-03"
     assert uzbek.day(date(2026, 11, 3)) == russian.day(date(2026, 11, 3)) == "03.11.2026"
 
 
@@ -168,25 +168,26 @@ def test_row_lines(november_sales) -> None:  # noqa: ANN001
 def test_chart_geometry_and_labels(november_sales) -> None:  # noqa: ANN001
     chart = presenters.history_chart(daily_totals_by_branch(date_from=NOV_1, date_to=date(2026, 11, 4)),
                                      printer("en"))
-    # Peak 4750000 (G'ijduvon, 11-03) → axis top 5000000; plot 852 × 232 px from (96, 12).
-    # x = 96 + 852·i/3; y = 12 + (5000000 − v) / 5000000 · 232.
-    assert [line["y"] for line in chart["gridlines"]] == ["244.0", "186.0", "128.0", "70.0", "12.0"]
-    assert [line["label"] for line in chart["gridlines"]] == ["0", "1,250,000", "2,500,000", "3,750,000",
-                                                              "5,000,000"]
+    # Peak 4750000 (G'ijduvon, 11-03): 4750000 / 4 = 1187500 → round step 2000000 → ticks 0, 2M, 4M, 6M;
+    # plot 852 × 232 px from (96, 12). x = 96 + 852·i/3; y = 12 + (6000000 − v) / 6000000 · 232.
+    assert [line["y"] for line in chart["gridlines"]] == ["244.0", "166.7", "89.3", "12.0"]
+    assert [line["label"] for line in chart["gridlines"]] == ["0", "2,000,000", "4,000,000", "6,000,000"]
+    # The edge labels are anchored inwards (the last one was half cut off at the plot's right edge).
+    assert [label["anchor"] for label in chart["day_labels"]] == ["start", "middle", "middle", "end"]
     assert chart["zero_y"] == "244.0"
     gijduvon, navoiy = chart["series"]
-    # G'ijduvon: 0, 600000 (y 216.16), 4750000 (y 23.6), 0.
-    assert gijduvon["polyline"] == "96.0,244.0 380.0,216.2 664.0,23.6 948.0,244.0"
-    # Navoiy: 0, 1400000+2800000.50 (y 49.12), 900000.25+99999.75 (y 197.6), 0.
-    assert navoiy["polyline"] == "96.0,244.0 380.0,49.1 664.0,197.6 948.0,244.0"
+    # G'ijduvon: 0, 600000 (y 220.8), 4750000 (y 60.33), 0.
+    assert gijduvon["polyline"] == "96.0,244.0 380.0,220.8 664.0,60.3 948.0,244.0"
+    # Navoiy: 0, 1400000+2800000.50 (y 81.60), 900000.25+99999.75 (y 205.33), 0.
+    assert navoiy["polyline"] == "96.0,244.0 380.0,81.6 664.0,205.3 948.0,244.0"
     assert (gijduvon["total"], navoiy["total"]) == ("5,350,000.00", "5,200,000.50")
     assert navoiy["points"].count("<circle") == 4
     assert (
-        '<circle cx="380.0" cy="49.1" r="3" fill="#d9822b">'
-        "<title>Navoiy filiali — 11/02/2026: 4,200,000.50</title></circle>"
+        '<circle cx="380.0" cy="81.6" r="3" fill="#d9822b">'
+        "<title>Navoiy filiali — 2026-11-02: 4,200,000.50</title></circle>"
     ) in navoiy["points"]
     # The apostrophe is escaped as the template's autoescape did it.
-    assert "<title>G&#x27;ijduvon filiali — 11/03/2026: 4,750,000.00</title>" in gijduvon["points"]
+    assert "<title>G&#x27;ijduvon filiali — 2026-11-03: 4,750,000.00</title>" in gijduvon["points"]
 
 
 def test_chart_points_escape_branch_names(db) -> None:  # noqa: ANN001
@@ -223,3 +224,19 @@ def test_page_prints_the_chart_and_tables_in_russian(accountant_client, november
     assert f"Navoiy filiali: <strong>{uz('5 200 000,50')}</strong>" in figure
     assert f'<td class="num net">{uz("10 550 000,50")}</td>' in html
     assert "Karimova Dilnoza" in html and "(не назначен)" in html
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "ticks"),
+    [
+        # Worked by hand: step = the round number (1, 2, 2.5, 5 × 10ⁿ) ≥ (high − low) / 4, ends rounded outwards.
+        ("0", "4750000", ["0", "2000000", "4000000", "6000000"]),  # 1187500 → 2000000
+        ("-300000", "900000", ["-500000", "0", "500000", "1000000"]),  # 300000 → 500000; 0 is a tick
+        ("-1000", "0", ["-1000", "-750", "-500", "-250", "0"]),  # 250 → 250
+        ("-120", "40", ["-150", "-100", "-50", "0", "50"]),  # 40 → 50
+        ("0", "0", ["0", "1"]),  # nothing sold: an axis all the same
+        ("50", "80", ["0", "20", "40", "60", "80"]),  # the axis starts at 0 even when every day sold
+    ],
+)
+def test_axis_ticks_are_round_and_include_zero(low: str, high: str, ticks: list[str]) -> None:
+    assert presenters.axis_ticks(Decimal(low), Decimal(high)) == [Decimal(t) for t in ticks]

@@ -291,4 +291,4 @@ def test_page_in_uzbek_by_default(accountant_client, november_sales) -> None:  #
         HISTORY, {"date_from": "2026-11-01", "date_to": "2026-11-30"}
     ).content.decode()
     assert "Savdo tarixi" in html
-    assert "O'zbekcha" in html and "Русский" in html and "English" in html
+    assert "Oʻzbekcha" in html and "Русский" in html and "English" in html

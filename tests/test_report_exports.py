@@ -57,13 +57,13 @@ HEADERS = {
     "en": ["Employee", "Retail sales", "Retail returns", "Wholesale sales", "Wholesale returns", "Net total",
            "Cheques", "Days with sales"],
     "uz": ["Xodim", "Chakana savdo", "Chakana qaytarishlar", "Ulgurji savdo", "Ulgurji qaytarishlar", "Sof jami",
-           "Cheklar", "Savdo bo'lgan kunlar"],
+           "Cheklar", "Savdo boʻlgan kunlar"],
     "ru": ["Сотрудник", "Розничные продажи", "Розничные возвраты", "Оптовые продажи", "Оптовые возвраты",
            "Итого нетто", "Чеки", "Дней с продажами"],
 }
 SHEETS = {
     "en": ["Per employee", "Per branch", "Per employee and branch"],
-    "uz": ["Xodimlar bo'yicha", "Filiallar bo'yicha", "Xodim va filial bo'yicha"],
+    "uz": ["Xodimlar boʻyicha", "Filiallar boʻyicha", "Xodim va filial boʻyicha"],
     "ru": ["По сотрудникам", "По филиалам", "По сотрудникам и филиалам"],
 }
 TOTAL_WORD = {"en": "Total", "uz": "Jami", "ru": "Итого"}

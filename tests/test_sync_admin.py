@@ -132,7 +132,7 @@ def test_the_runs_list_shows_status_range_counts_and_the_sync_now_box(admin_clie
     )
     html = admin_client.get(changelist(SyncRun)).content.decode()
     assert 'sync-status-succeeded">succeeded<' in html
-    assert "11/20/2026 – 11/22/2026" in html
+    assert "2026-11-20 – 2026-11-22" in html
     assert "3/3" in html and "+38 ~2 −1" in html and "0:01:05" in html
     assert 'data-testid="sync-now"' in html  # the box
     assert reverse("sync_panel:sync_now") in html

@@ -349,7 +349,7 @@ def test_a_running_run_shows_its_progress_and_refreshes_itself(admin_client) -> 
     assert 'http-equiv="refresh"' in html  # inside <noscript>
     assert "regos_admin/sync.js" in html
     assert reverse("sync_panel:run_status", args=[run.pk]) in html
-    for text in ("11/20/2026", "11/21/2026", "11/22/2026", ">25<", ">16<", ">41<", ">38<", ">6<"):
+    for text in ("2026-11-20", "2026-11-21", "2026-11-22", ">25<", ">16<", ">41<", ">38<", ">6<"):
         assert text in html
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import gettext
 import html
+import importlib.util
 import re
 import shutil
 import subprocess
@@ -131,6 +132,12 @@ def po_path(language: str) -> Path:
     return LOCALE_DIR / language / "LC_MESSAGES" / "django.po"
 
 
+# Our translations of Django's and django-q2's own msgids (their uz catalogs lack many), in a second
+# LOCALE_PATHS entry so makemessages — which only knows our code — never sees or drops them.
+OVERRIDES_PO = BASE_DIR / "locale_overrides" / "uz" / "LC_MESSAGES" / "django.po"
+UZ_CATALOGS = [po_path("uz"), OVERRIDES_PO]
+
+
 def nplurals(header: dict[str, str]) -> int:
     match = re.search(r"nplurals\s*=\s*(\d+)", header.get("Plural-Forms", ""))
     assert match, "the .po header has no Plural-Forms"
@@ -195,19 +202,121 @@ def test_placeholders_and_markup_survive_translation(language: str) -> None:
     assert not problems, "\n".join(problems)
 
 
-def test_uzbek_is_latin_script_with_one_apostrophe_convention() -> None:
-    _header, entries = parse_po(po_path("uz"))
-    cyrillic = re.compile(r"[\u0400-\u04FF]")
-    # o'/g' (and the tutuq belgisi) are written with the ASCII apostrophe throughout, like "O'zbekcha".
-    other_apostrophe = re.compile(r"[OoGg][\u02BB\u02BC\u2018\u2019`]|[a-z][\u02BC\u2019](?=[a-z])")
+def uzbek_apostrophe_problems(text: str) -> list[str]:
+    """What is wrong with the apostrophes of one Uzbek msgstr (Latin script as printed: Oʻzbekcha, maʼlumot)."""
     problems = []
-    for entry in entries:
-        for text in entry.msgstr.values():
-            if cyrillic.search(text):
-                problems.append(f"line {entry.line}: Cyrillic in {text!r}")
-            if other_apostrophe.search(text):
-                problems.append(f"line {entry.line}: use ' for o'/g' in {text!r}")
+    if re.search(r"[\u0400-\u04FF]", text):
+        problems.append("Cyrillic")
+    if re.search("['\u2018\u2019`]", text):
+        problems.append("ASCII or typographic apostrophe: write oʻ/gʻ with U+02BB, the tutuq belgisi with U+02BC")
+    if re.search(r"[OoGg]\u02BC", text):
+        problems.append("oʻ/gʻ take U+02BB (ʻ), not U+02BC")
+    if re.search(r"[^\W\d_OoGg]\u02BB", text):
+        problems.append("the tutuq belgisi takes U+02BC (ʼ), not U+02BB")
+    return problems
+
+
+@pytest.mark.parametrize(
+    ("text", "wanted"),
+    [
+        ("Oʻzbekcha, Bogʻlanishlar, maʼlumot", []),
+        ("O'zbekcha", ["ASCII"]),
+        ("Bog‘lanishlar", ["ASCII"]),
+        ("Boʼyicha", ["U+02BB"]),
+        ("maʻlumot", ["U+02BC"]),
+        ("Ўзбекча", ["Cyrillic"]),
+    ],
+)
+def test_the_apostrophe_rule_itself(text: str, wanted: list[str]) -> None:
+    found = uzbek_apostrophe_problems(text)
+    assert len(found) == len(wanted) and all(w in f for w, f in zip(wanted, found, strict=True)), found
+
+
+@pytest.mark.parametrize("path", UZ_CATALOGS, ids=lambda p: str(p.relative_to(BASE_DIR)))
+def test_uzbek_is_latin_script_with_the_letters_own_apostrophes(path: Path) -> None:
+    _header, entries = parse_po(path)
+    problems = [
+        f"line {entry.line}: {problem} in {text!r}"
+        for entry in entries
+        for text in entry.msgstr.values()
+        for problem in uzbek_apostrophe_problems(text)
+    ]
+    assert not problems, "run scripts/uz_apostrophes.py:\n" + "\n".join(problems)
+
+
+def test_the_apostrophe_script_converts_and_is_idempotent() -> None:
+    spec = importlib.util.spec_from_file_location("uz_apostrophes", BASE_DIR / "scripts" / "uz_apostrophes.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    source = (
+        'msgid "Uzbek"\nmsgstr "O\'zbekcha"\n\n'
+        'msgid "Data on \'%(name)s\'"\nmsgstr ""\n"Ma\'lumot bog`lanish "\n"\'%(name)s\' bo’yicha"\n'
+    )
+    once = module.convert_po(source)
+    assert once == (
+        'msgid "Uzbek"\nmsgstr "Oʻzbekcha"\n\n'
+        'msgid "Data on \'%(name)s\'"\nmsgstr ""\n"Maʼlumot bogʻlanish "\n"«%(name)s» boʻyicha"\n'
+    )
+    assert module.convert_po(once) == once
+
+
+# --- (a2) the third-party overrides translate msgids that Django or django-q2 really use ------------
+
+
+def third_party_msgids() -> set[tuple[str | None, str]]:
+    """(msgctxt, msgid) of every message in the installed Django and django-q2 catalogs (their en/ru .po)."""
+    import django
+    import django_q
+
+    roots = [Path(django.__file__).parent, Path(django_q.__file__).parent]
+    keys: set[tuple[str | None, str]] = set()
+    for root in roots:
+        for language in ("en", "ru"):
+            for path in root.glob(f"**/locale/{language}/LC_MESSAGES/django.po"):
+                keys |= {entry.key for entry in parse_po(path)[1]}
+    return keys
+
+
+def test_overrides_only_translate_third_party_msgids_completely() -> None:
+    header, entries = parse_po(OVERRIDES_PO)
+    assert header["Language"] == "uz" and nplurals(header) == 1
+    known = third_party_msgids()
+    assert ("", "Show counts") not in known and (None, "Show counts") in known  # the keys are what we think
+    problems = [f"line {e.line}: {e.msgid!r} is not a Django or django-q2 msgid" for e in entries if e.key not in known]
+    problems += [f"line {e.line}: {e.msgid!r} untranslated" for e in entries if not all(e.msgstr.values())]
+    problems += [
+        f"line {e.line}: {e.msgid!r} placeholders differ"
+        for e in entries
+        if placeholders(e.msgstr[0]) != placeholders(e.msgid) | placeholders(e.msgid_plural or "")
+    ]
+    ours = {e.key for e in parse_po(po_path("uz"))[1]}
+    problems += [f"line {e.line}: {e.msgid!r} is in locale/ too: keep one" for e in entries if e.key in ours]
     assert not problems, "\n".join(problems)
+
+
+# Django admin and django-q2 strings a uz reader met in English before the overrides (issue 18).
+@pytest.mark.parametrize(
+    ("msgid", "uzbek"),
+    [
+        ("Show counts", "Sonini koʻrsatish"),
+        ("Start typing to filter…", "Filtrlash uchun yozishni boshlang…"),
+        ("Go", "Bajarish"),
+        ("Successful tasks", "Muvaffaqiyatli vazifalar"),
+        ("Failed tasks", "Muvaffaqiyatsiz vazifalar"),
+        ("Scheduled tasks", "Rejalashtirilgan vazifalar"),
+        ("Queued tasks", "Navbatdagi vazifalar"),
+        ("Changed:", "Oʻzgartirildi:"),
+        ("Added:", "Qoʻshildi:"),
+        ("users", "foydalanuvchilar"),
+        ("username", "foydalanuvchi nomi"),
+    ],
+)
+def test_django_and_django_q_strings_are_uzbek(msgid: str, uzbek: str) -> None:
+    with translation.override("uz"):
+        assert translation.gettext(msgid) == uzbek
+    with translation.override("ru"):  # Russian still comes from Django's and django-q2's own catalogs
+        assert translation.gettext(msgid) != uzbek
 
 
 # --- (b) the committed .mo files are compiled from the committed .po files --------------------------
@@ -218,13 +327,13 @@ def _catalog(mo: Path) -> gettext.GNUTranslations:
         return gettext.GNUTranslations(handle)
 
 
-@pytest.mark.parametrize("language", LANGUAGES)
-def test_committed_mo_matches_the_po(language: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("po", [po_path(language) for language in LANGUAGES] + [OVERRIDES_PO], ids=str)
+def test_committed_mo_matches_the_po(po: Path, tmp_path: Path) -> None:
     msgfmt = shutil.which("msgfmt")
     assert msgfmt, "msgfmt not found: install Debian's gettext (make test does)"
     fresh = tmp_path / "django.mo"
-    subprocess.run([msgfmt, "--check-format", "-o", str(fresh), str(po_path(language))], check=True)
-    committed_mo = po_path(language).with_suffix(".mo")
+    subprocess.run([msgfmt, "--check-format", "-o", str(fresh), str(po)], check=True)
+    committed_mo = po.with_suffix(".mo")
     assert committed_mo.exists(), f"{committed_mo} is missing: run manage.py compilemessages"
     committed, expected = _catalog(committed_mo), _catalog(fresh)
     # The header ("" key) carries POT-Creation-Date, which makemessages bumps on every run: compare
@@ -367,3 +476,72 @@ def test_makemessages_finds_no_new_or_stale_msgids(tmp_path: Path, settings, mon
         ]
         problems += [f"{language}: fuzzy after merge {e.msgid!r}" for e in extracted if "fuzzy" in e.flags]
     assert not problems, "run makemessages (see the module doc) and translate:\n" + "\n".join(problems)
+
+
+# --- (f) one date format per language; list titles that read right in Russian ----------------------
+
+
+@pytest.mark.parametrize(
+    ("language", "day", "moment", "month_day"),
+    [
+        ("uz", "05.12.2026", "05.12.2026 09:07", "05.12"),
+        ("ru", "05.12.2026", "05.12.2026 09:07", "05.12"),
+        ("en", "2026-12-05", "2026-12-05 09:07", "12-05"),
+    ],
+)
+def test_one_date_format_per_language(language: str, day: str, moment: str, month_day: str) -> None:
+    from datetime import datetime
+
+    from django.utils.formats import date_format
+
+    when = datetime(2026, 12, 5, 9, 7)
+    with translation.override(language):
+        # The long names (admin lists) and the short ones (our pages) give the same text.
+        assert {date_format(when.date(), name) for name in ("DATE_FORMAT", "SHORT_DATE_FORMAT")} == {day}
+        assert {date_format(when, name) for name in ("DATETIME_FORMAT", "SHORT_DATETIME_FORMAT")} == {moment}
+        assert date_format(when.date(), "MONTH_DAY_FORMAT") == month_day  # chart axis, admin date hierarchy
+
+
+def test_validation_messages_write_dates_like_the_tables(client, admin_user) -> None:  # noqa: ANN001
+    client.force_login(admin_user)
+    client.cookies[django_settings.LANGUAGE_COOKIE_NAME] = "ru"
+    response = client.get("/reports/history/?date_from=1999-12-31")
+    assert response.status_code == 400  # a bad filter is a clear error, not a 500
+    text = html.unescape(response.content.decode())
+    assert "Введите дату от 01.01.2000 до 31.12.2100." in text
+
+
+def test_admin_list_titles_are_the_plural_name_not_a_wrongly_declined_sentence(client, admin_user) -> None:  # noqa: ANN001
+    client.force_login(admin_user)
+    ru = page_text(client, "/sync/syncrun/", "ru")
+    assert "<h1>Синхронизации</h1>" in ru and "Выберите" not in ru
+    users = page_text(client, "/auth/user/", "ru")
+    assert "<h1>Пользователи</h1>" in users and "Выберите" not in users
+    uz = page_text(client, "/auth/user/", "uz")
+    assert "<h1>Foydalanuvchilar</h1>" in uz
+
+
+def test_django_and_django_q_uzbek_never_shows_an_ascii_apostrophe() -> None:
+    """Django's own uz catalogs write Qo'shish, O'zgartirish…: every msgid they translate must come out
+    with ʻ/ʼ once our catalogs are merged in (locale_overrides re-spells them)."""
+    import django
+    import django_q
+
+    keys = set()
+    for root in (Path(django.__file__).parent, Path(django_q.__file__).parent):
+        for path in root.glob("**/locale/uz/LC_MESSAGES/django.po"):
+            keys |= {(e.msgctxt, e.msgid, e.msgid_plural) for e in parse_po(path)[1] if e.msgid}
+    current = third_party_msgids()  # their uz catalogs still carry msgids this Django no longer uses
+    keys = {key for key in keys if key[:2] in current}
+    assert len(keys) > 300
+    wrong = []
+    with translation.override("uz"):
+        for context, msgid, plural in keys:
+            if plural is not None:
+                text = (translation.npgettext(context, msgid, plural, 2) if context
+                        else translation.ngettext(msgid, plural, 2))
+            else:
+                text = translation.pgettext(context, msgid) if context else translation.gettext(msgid)
+            if re.search("['\u2018\u2019`]", text) and text != msgid:
+                wrong.append(f"{msgid!r} -> {text!r}")
+    assert not wrong, "\n".join(sorted(wrong))

@@ -1,0 +1,11 @@
+"""English: one date format everywhere — tables, admin lists and filters, chart axes, validation messages.
+
+The long forms (DATE_FORMAT, DATETIME_FORMAT) are the short ones so that admin lists (which use the long
+names) and our pages (which use the short ones) agree; the axis and admin date-hierarchy days use the
+same order without the year. ISO order: what the date pickers and exports use, and never misread as d/m.
+"""
+
+DATE_FORMAT = SHORT_DATE_FORMAT = "Y-m-d"
+DATETIME_FORMAT = SHORT_DATETIME_FORMAT = "Y-m-d H:i"
+TIME_FORMAT = "H:i"
+MONTH_DAY_FORMAT = "m-d"
