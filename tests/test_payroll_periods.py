@@ -167,7 +167,7 @@ def test_readiness_lists_unmapped_quarantined_failed_runs_and_negative_totals(da
     sync()
     with translation.override("uz"):
         negative = [item for item in payroll_selectors.period_readiness(month=NOVEMBER) if item.code == "negative"]
-    assert [item.message for item in negative] == ["Karimova Dilnoza: oylik sof jami -32999.50 so'm."]
+    assert [item.message for item in negative] == ["Karimova Dilnoza: oylik sof jami -32999.50 soʻm."]
     assert f"employee={dilnoza.pk}" in negative[0].url
     # Nothing in December but the reconciliation with REGOS that no run has done yet.
     assert [item.code for item in payroll_selectors.period_readiness(month=date(2026, 12, 1))] == ["unreconciled"]
