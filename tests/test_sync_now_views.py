@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
@@ -455,7 +456,7 @@ def test_worker_alive_follows_the_workers_heartbeat(db) -> None:
     assert views.worker_alive() is False  # stopped more than 5 minutes ago
 
 
-def render_index_box(user) -> str:  # type: ignore[no-untyped-def]
+def render_index_box(user, template: str = "sync/_index_sync.html") -> str:  # type: ignore[no-untyped-def]
     from django.middleware.csrf import get_token
     from django.template import loader
     from django.test import RequestFactory
@@ -463,7 +464,7 @@ def render_index_box(user) -> str:  # type: ignore[no-untyped-def]
     request = RequestFactory().get("/")
     request.user = user
     get_token(request)
-    return loader.get_template("sync/_index_sync.html").render({}, request)
+    return loader.get_template(template).render({}, request)
 
 
 def test_the_index_box_offers_sync_now_to_admins_only(admin_user, worker) -> None:
@@ -475,6 +476,14 @@ def test_the_index_box_offers_sync_now_to_admins_only(admin_user, worker) -> Non
     worker["alive"] = False
     assert "No worker is running" in render_index_box(admin_user)
     assert render_index_box(make_role_user("hisobchi", role="accountant")).strip() == ""
+
+
+def test_the_index_reconciliation_box_is_for_whoever_may_view_reconciliations(admin_user) -> None:  # type: ignore[no-untyped-def]
+    accountant = make_role_user("hisobchi", role="accountant")  # views reconciliations, cannot run them
+    assert 'data-testid="reconcile-link"' in render_index_box(accountant, "sync/_index_reconcile.html")
+    assert 'data-testid="reconcile-link"' in render_index_box(admin_user, "sync/_index_reconcile.html")
+    nobody = get_user_model().objects.create_user("nobody", is_staff=True)
+    assert render_index_box(nobody, "sync/_index_reconcile.html").strip() == ""
 
 
 def test_a_refusal_from_the_service_is_shown_on_the_form(admin_client, enqueued, monkeypatch) -> None:
